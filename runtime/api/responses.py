@@ -1,0 +1,47 @@
+"""JSON responses and the one error shape every failing request answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from runtime.records.errors import RecordError
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response, encoded fast."""
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def errors(status: int, problems: list[dict[str, Any]]) -> Response:
+    """`{"errors": [{field, code, message}, …]}` with the given status."""
+    return json_response({"errors": problems}, status)
+
+
+async def on_record_error(_request: Request, exc: Exception) -> Response:
+    """The service's errors keep their status and problems."""
+    assert isinstance(exc, RecordError)
+    return errors(exc.status, [p.as_json() for p in exc.problems])
+
+
+async def on_validation_error(_request: Request, exc: Exception) -> Response:
+    """FastAPI's request validation (path, query, JSON syntax) in the same shape, as 422."""
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for item in exc.errors():
+        location = [str(p) for p in item.get("loc", ()) if p != "body"]
+        problems.append({"field": ".".join(location) or None, "code": str(item.get("type", "invalid")),
+                         "message": str(item.get("msg", "invalid"))})
+    return errors(422, problems)
+
+
+async def on_http_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404 route, 405 method) in the same shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return errors(exc.status_code, [{"field": None, "code": code, "message": str(exc.detail)}])

@@ -1,0 +1,64 @@
+"""Database engines: URL resolution, SQLite tuning and write transactions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DEFAULT_URL = "sqlite:///formloom.db"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """`--db URL`, else `FORMLOOM_DB`, else a SQLite file in the current folder."""
+    chosen = url or os.environ.get("FORMLOOM_DB") or DEFAULT_URL
+    parsed = make_url(chosen)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str | None = None, **options: Any) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and immediate write locks."""
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite"):
+        engine = create_engine(resolved, connect_args={"timeout": 30}, **options)
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(resolved, pool_size=10, max_overflow=20, pool_pre_ping=True, **options)
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    """True when the engine speaks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; on SQLite it takes the write lock at BEGIN, avoiding deadlocks."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(formloom_write=True)
+        with conn.begin():
+            yield conn
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("formloom_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,1 @@
+"""Reading definition packs from files into the validated model, with located errors."""

@@ -1,0 +1,169 @@
+"""Checks across fields and forms that the per-file model cannot make on its own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.loading.problems import Problem, did_you_mean
+from runtime.loading.source import PathKey, SourceFile
+from runtime.model import App, Form
+from runtime.model.fields import (
+    NUMBER_TYPES,
+    AutoNumberField,
+    BaseField,
+    LinkField,
+    MultiSelectField,
+    SelectField,
+    TableField,
+    UserField,
+)
+
+MAX_TABLE_NAME = 63
+
+
+@dataclass(frozen=True)
+class FormSource:
+    """Where a form was written: its file and the path of the form inside it."""
+
+    source: SourceFile
+    prefix: PathKey
+
+    def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
+        """A problem at `path` inside this form."""
+        return self.source.at((*self.prefix, *path), message, key=key)
+
+
+def check_app(app: App, where: dict[str, FormSource], known_forms: set[str]) -> list[Problem]:
+    """Every cross-reference problem of a validated app."""
+    problems: list[Problem] = []
+    for form in app.forms:
+        problems.extend(_check_form(app, form, where[form.form], known_forms))
+    return problems
+
+
+def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterator[Problem]:
+    keys = [f.key for f in form.fields]
+    seen: dict[str, int] = {}
+    for index, field in enumerate(form.fields):
+        if field.key in seen:
+            yield at.at(("fields", index, "key"), f"duplicate field key '{field.key}'")
+        seen.setdefault(field.key, index)
+        yield from _check_field(app, form, field, ("fields", index), at, known)
+    yield from _check_title(form, keys, at)
+    yield from _check_layout(form, keys, at)
+    yield from _check_list(form, keys, at)
+
+
+def _check_title(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
+    if form.title_field is None:
+        return
+    field = form.field(form.title_field)
+    if field is None:
+        yield at.at(
+            ("title_field",),
+            f"unknown field '{form.title_field}'{did_you_mean(form.title_field, keys)}",
+        )
+    elif isinstance(field, TableField):
+        yield at.at(("title_field",), "the title field cannot be a table field")
+
+
+def _check_layout(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
+    placed: set[str] = set()
+    for s, section in enumerate(form.layout):
+        for i, name in enumerate(section.fields):
+            path = ("layout", s, "fields", i)
+            if name not in keys:
+                yield at.at(path, f"unknown field '{name}'{did_you_mean(name, keys)}")
+            elif name in placed:
+                yield at.at(path, f"field '{name}' is placed twice in the layout")
+            placed.add(name)
+
+
+def _check_list(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
+    sortable = [*keys, "id", "created_at", "updated_at"]
+    for i, name in enumerate(form.list_view.columns):
+        if name not in keys:
+            yield at.at(("list", "columns", i), f"unknown field '{name}'{did_you_mean(name, keys)}")
+    for i, item in enumerate(form.list_view.sort):
+        name = item.lstrip("-")
+        if name not in sortable:
+            yield at.at(("list", "sort", i), f"unknown field '{name}'{did_you_mean(name, keys)}")
+
+
+def _check_field(
+    app: App, form: Form, field: Any, path: PathKey, at: FormSource, known: set[str]
+) -> Iterator[Problem]:
+    if isinstance(field, LinkField):
+        yield from _check_link(app, form, field, path, at, known)
+    elif isinstance(field, TableField):
+        yield from _check_table(app, form, field, path, at, known)
+    if form.child and isinstance(field, AutoNumberField | TableField):
+        yield at.at((*path, "type"), f"a child form cannot have a {field.type} field")
+    if isinstance(field, UserField) and field.default == "current_user" and form.child:
+        yield at.at((*path, "default"), "child rows have no current user default")
+    yield from _check_bounds(field, path, at)
+    yield from _check_default(field, path, at)
+
+
+def _check_link(
+    app: App, form: Form, field: LinkField, path: PathKey, at: FormSource, known: set[str]
+) -> Iterator[Problem]:
+    target = app.form(field.to)
+    if target is None and field.to not in known:
+        yield at.at((*path, "to"), f"link to unknown form '{field.to}'{did_you_mean(field.to, known)}")
+    elif target is not None and target.child:
+        yield at.at((*path, "to"), f"cannot link to '{field.to}': it is a child form")
+    if field.required and field.on_delete == "set_null":
+        yield at.at((*path, "on_delete"), "a required link cannot use on_delete: set_null")
+
+
+def _check_table(
+    app: App, form: Form, field: TableField, path: PathKey, at: FormSource, known: set[str]
+) -> Iterator[Problem]:
+    target = app.form(field.form)
+    if target is None:
+        if field.form not in known:
+            message = f"table of unknown form '{field.form}'{did_you_mean(field.form, known)}"
+            yield at.at((*path, "form"), message)
+        return
+    if not target.child:
+        yield at.at((*path, "form"), f"form '{field.form}' is not declared 'child: true'")
+    name = f"{app.app}__{form.form}__{field.key}"
+    if len(name) > MAX_TABLE_NAME:
+        yield at.at((*path, "key"), f"child table name '{name}' is longer than 63 characters")
+
+
+def _check_bounds(field: Any, path: PathKey, at: FormSource) -> Iterator[Problem]:
+    low, high = getattr(field, "min", None), getattr(field, "max", None)
+    if low is not None and high is not None and low > high:
+        yield at.at((*path, "min"), f"min {low} is greater than max {high}")
+
+
+def _check_default(field: BaseField, path: PathKey, at: FormSource) -> Iterator[Problem]:
+    default = getattr(field, "default", None)
+    if default is None:
+        return
+    where = (*path, "default")
+    if isinstance(field, SelectField | MultiSelectField):
+        keys = field.option_keys()
+        for value in default if isinstance(default, list) else [default]:
+            if value not in keys:
+                yield at.at(where, f"default '{value}' is not an option{did_you_mean(value, keys)}")
+        return
+    if field.type in NUMBER_TYPES or field.type in {"date", "datetime"}:
+        low, high = getattr(field, "min", None), getattr(field, "max", None)
+        if low is not None and default < low:
+            yield at.at(where, f"default {default} is below min {low}")
+        if high is not None and default > high:
+            yield at.at(where, f"default {default} is above max {high}")
+        return
+    if isinstance(default, str):
+        limit = getattr(field, "max_length", None)
+        if limit is not None and len(default) > limit:
+            yield at.at(where, f"default is longer than max_length {limit}")
+        pattern = getattr(field, "pattern", None)
+        if pattern is not None and not re.fullmatch(pattern, default):
+            yield at.at(where, f"default does not match pattern '{pattern}'")

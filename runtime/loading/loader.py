@@ -1,0 +1,148 @@
+"""Load a definition pack (a folder or a single file) into a validated `App`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runtime.loading.checks import FormSource, check_app
+from runtime.loading.model_errors import problems_from
+from runtime.loading.problems import DefinitionError, Problem
+from runtime.loading.source import SourceFile, parse_file
+from runtime.model import App, Form
+
+APP_FILES = ("app.yaml", "app.yml", "app.json")
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_pack(path: str | Path) -> App:
+    """Load one pack; raise `DefinitionError` listing every problem found."""
+    root = Path(path)
+    if root.is_dir():
+        return _load_folder(root)
+    if root.is_file():
+        return _load_single(root)
+    raise DefinitionError([Problem(str(root), 1, 1, "no such file or folder")])
+
+
+def load_packs(paths: Iterable[str | Path]) -> list[App]:
+    """Load several packs for one server; app keys must differ."""
+    apps: list[App] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            app = load_pack(path)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        if any(other.app == app.app for other in apps):
+            problems.append(Problem(str(path), 1, 1, f"app '{app.app}' is loaded twice"))
+        apps.append(app)
+    if problems:
+        raise DefinitionError(problems)
+    return apps
+
+
+def _load_single(path: Path) -> App:
+    source = parse_file(path)
+    _raise_if(source.problems)
+    app, problems = _validate(App, source, source.data, ())
+    _raise_if(problems)
+    assert isinstance(app, App)
+    where = {f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)}
+    _check(app, where, {f.form for f in app.forms})
+    return app
+
+
+def _load_folder(root: Path) -> App:
+    app_file = next((root / n for n in APP_FILES if (root / n).is_file()), None)
+    if app_file is None:
+        raise DefinitionError([Problem(str(root), 1, 1, "the folder has no app.yaml")])
+    source = parse_file(app_file, app_file.name)
+    problems = list(source.problems)
+    app, found = _validate(App, source, source.data, ()) if not problems else (None, [])
+    problems.extend(found)
+    forms: list[Form] = []
+    where: dict[str, FormSource] = {}
+    if isinstance(app, App):
+        forms.extend(app.forms)
+        where.update({f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)})
+    known = {f.form for f in forms}
+    for form_file in _form_files(root):
+        form_source = parse_file(form_file, str(form_file.relative_to(root)))
+        problems.extend(form_source.problems)
+        if form_source.problems:
+            continue
+        known.update(_raw_form_key(form_source.data))
+        form, found = _validate(Form, form_source, form_source.data, ())
+        problems.extend(found)
+        if found:
+            form = _salvage(form_source.data)
+        if isinstance(form, Form):
+            if form.form in where:
+                problems.append(form_source.at(("form",), f"form '{form.form}' is defined twice"))
+                continue
+            forms.append(form)
+            where[form.form] = FormSource(form_source, ())
+    if isinstance(app, App):
+        full = app.model_copy(update={"forms": forms})
+        problems.extend(check_app(full, where, known))
+    _raise_if(problems)
+    assert isinstance(app, App)
+    return full
+
+
+def _salvage(data: dict[str, Any]) -> Form | None:
+    """The form with its invalid fields replaced by plain ones, to check the rest of it."""
+    fields = data.get("fields")
+    if not isinstance(fields, list):
+        return None
+    plain = []
+    for raw in fields:
+        try:
+            Form.model_validate({**data, "fields": [raw], "layout": [], "list": {}})
+            plain.append(raw)
+        except ValidationError:
+            key = raw.get("key") if isinstance(raw, dict) else None
+            if isinstance(key, str):
+                plain.append({"key": key, "type": "long_text"})
+    try:
+        return Form.model_validate({**data, "fields": plain})
+    except ValidationError:
+        return None
+
+
+def _form_files(root: Path) -> list[Path]:
+    folder = root / "forms"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
+
+
+def _raw_form_key(data: Any) -> set[str]:
+    if isinstance(data, dict) and isinstance(data.get("form"), str):
+        return {data["form"]}
+    return set()
+
+
+def _validate(
+    model: type[BaseModel], source: SourceFile, data: Any, prefix: tuple[str | int, ...]
+) -> tuple[BaseModel | None, list[Problem]]:
+    if not isinstance(data, dict):
+        return None, [source.at(prefix, f"expected a mapping of keys for the {model.__name__}")]
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems_from(exc, model, source, data, prefix)
+
+
+def _check(app: App, where: dict[str, FormSource], known: set[str]) -> None:
+    _raise_if(check_app(app, where, known))
+
+
+def _raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise DefinitionError(problems)

@@ -1,0 +1,117 @@
+"""Parse one YAML or JSON file into plain data plus the position of every key and value.
+
+JSON is read by the same YAML 1.2 parser, so both formats get positions and
+duplicate-key detection. Nothing here builds Python objects from tags: only
+plain maps, lists and scalars come out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runtime.loading.problems import Problem
+
+PathKey = tuple[str | int, ...]
+_CORE = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_TEXT_TAGS = {_CORE + "timestamp"}
+
+
+@dataclass
+class SourceFile:
+    """One parsed definition file: its data and where each piece came from."""
+
+    name: str
+    data: Any = None
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
+        """A problem located at `path` (its key when `key`), or the nearest parent found."""
+        table = self.keys if key else self.values
+        probe = path
+        while probe not in table and probe:
+            probe = probe[:-1]
+            table = self.values
+        line, col = table.get(probe, (1, 1))
+        return Problem(self.name, line, col, message)
+
+
+def parse_text(text: str, name: str) -> SourceFile:
+    """Parse YAML/JSON text; syntax errors and duplicate keys become problems."""
+    source = SourceFile(name)
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        node = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        source.problems.append(Problem(name, line, col, f"syntax error: {reason}"))
+        return source
+    if node is None:
+        source.problems.append(Problem(name, 1, 1, "the file is empty"))
+        return source
+    source.data = _build(node, (), source, yaml)
+    return source
+
+
+def parse_file(path: Path, display_name: str | None = None) -> SourceFile:
+    """Read and parse a file; an unreadable or non-UTF-8 file becomes a problem."""
+    name = display_name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        source = SourceFile(name)
+        source.problems.append(Problem(name, 1, 1, f"cannot read the file: {exc}"))
+        return source
+    return parse_text(text, name)
+
+
+def _position(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node: Node, path: PathKey, source: SourceFile, yaml: YAML) -> Any:
+    source.values[path] = _position(node)
+    tag = str(node.tag)
+    if tag not in _PLAIN_TAGS and tag not in _TEXT_TAGS:
+        line, col = _position(node)
+        source.problems.append(Problem(source.name, line, col, f"unsupported tag '{tag}'"))
+        return None
+    if isinstance(node, MappingNode):
+        return _build_mapping(node, path, source, yaml)
+    if isinstance(node, SequenceNode):
+        return [_build(item, (*path, i), source, yaml) for i, item in enumerate(node.value)]
+    assert isinstance(node, ScalarNode)
+    if tag in _TEXT_TAGS:
+        return node.value
+    return yaml.constructor.construct_object(node, deep=True)
+
+
+def _build_mapping(node: MappingNode, path: PathKey, source: SourceFile, yaml: YAML) -> Any:
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, ScalarNode):
+            line, col = _position(key_node)
+            source.problems.append(Problem(source.name, line, col, "a key must be plain text"))
+            continue
+        key = str(key_node.value)
+        child = (*path, key)
+        if key in result:
+            first_line = source.keys[child][0]
+            line, col = _position(key_node)
+            source.problems.append(
+                Problem(source.name, line, col, f"duplicate key '{key}' (first at line {first_line})")
+            )
+            continue
+        source.keys[child] = _position(key_node)
+        result[key] = _build(value_node, child, source, yaml)
+    return result

@@ -1,0 +1,7 @@
+"""The definition model: pydantic classes every other layer reads."""
+
+from runtime.model.app import App, Form, ListView, Section
+from runtime.model.common import Labels
+from runtime.model.fields import FIELD_TYPES, Field, Option
+
+__all__ = ["FIELD_TYPES", "App", "Field", "Form", "Labels", "ListView", "Option", "Section"]

@@ -1,0 +1,107 @@
+"""Apps and forms: the top of the definition model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field as Spec
+from pydantic import field_validator
+
+from runtime.model.common import Identifier, Labels, Strict
+from runtime.model.fields import Field, LinkField, TableField
+
+SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
+
+
+def _label_shorthand(value: Any) -> Any:
+    return {"en": value} if isinstance(value, str) else value
+
+
+class Section(Strict):
+    """A part of the form layout: a titled block of fields in one to four columns."""
+
+    section: Labels
+    columns: int = Spec(default=1, ge=1, le=4)
+    fields: list[Identifier] = Spec(min_length=1)
+
+    _label = field_validator("section", mode="before")(_label_shorthand)
+
+
+class ListView(Strict):
+    """Defaults of the list view: its columns and sort order (`-field` sorts descending)."""
+
+    columns: list[Identifier] = Spec(default_factory=list)
+    sort: list[str] = Spec(default_factory=list)
+    page_size: int = Spec(default=50, ge=1, le=500)
+
+    @field_validator("sort")
+    @classmethod
+    def _sort_keys(cls, value: list[str]) -> list[str]:
+        import re
+
+        for item in value:
+            if not re.match(SORT_KEY, item):
+                raise ValueError(f"invalid sort key '{item}': use a field key, '-' for descending")
+        return value
+
+
+class Form(Strict):
+    """A form: one table of records, its fields, layout and list defaults."""
+
+    form: Identifier
+    label: Labels
+    title_field: Identifier | None = None
+    child: bool = False
+    fields: list[Field] = Spec(min_length=1)
+    layout: list[Section] = Spec(default_factory=list)
+    list_view: ListView = Spec(default_factory=ListView, alias="list")
+
+    _label = field_validator("label", mode="before")(_label_shorthand)
+
+    @property
+    def key(self) -> str:
+        """The form's key."""
+        return self.form
+
+    def field(self, key: str) -> Field | None:
+        """The field with this key, if any."""
+        return next((f for f in self.fields if f.key == key), None)
+
+    def stored_fields(self) -> list[Field]:
+        """Fields that have a column of their own (all but child tables)."""
+        return [f for f in self.fields if not isinstance(f, TableField)]
+
+    def table_fields(self) -> list[TableField]:
+        """Fields holding child rows."""
+        return [f for f in self.fields if isinstance(f, TableField)]
+
+    def link_fields(self) -> list[LinkField]:
+        """Fields referring to another form's records."""
+        return [f for f in self.fields if isinstance(f, LinkField)]
+
+
+class App(Strict):
+    """An app: a named, versioned set of forms (later also workflows and dashboards)."""
+
+    app: Identifier = Spec(max_length=20)
+    label: Labels
+    version: str = Spec(pattern=r"^\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$")
+    description: Labels | None = None
+    default_region: str = Spec(default="CN", pattern=r"^[A-Z]{2}$")
+    currency: str = Spec(default="CNY", pattern=r"^[A-Z]{3}$")
+    forms: list[Form] = Spec(default_factory=list)
+
+    _label = field_validator("label", "description", mode="before")(_label_shorthand)
+
+    @property
+    def key(self) -> str:
+        """The app's key."""
+        return self.app
+
+    def form(self, key: str) -> Form | None:
+        """The form with this key, if any."""
+        return next((f for f in self.forms if f.form == key), None)
+
+    def top_forms(self) -> list[Form]:
+        """Forms that have their own endpoints (not child forms)."""
+        return [f for f in self.forms if not f.child]

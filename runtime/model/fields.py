@@ -1,0 +1,299 @@
+"""Field types of the definition language: one model per type, told apart by `type`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field as Spec
+from pydantic import field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from runtime.model.common import Identifier, Labels, Strict
+
+OPTION_KEY = r"^[a-z0-9][a-z0-9_]*$"
+AUTO_NUMBER_TOKENS = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is None:
+        return value
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "pattern_invalid", "invalid regular expression: {reason}", {"reason": str(exc)}
+        ) from exc
+    return value
+
+
+class BaseField(Strict):
+    """Options every field type has."""
+
+    key: Identifier
+    label: Labels | None = None
+    help: Labels | None = None
+    required: bool = False
+    read_only: bool = False
+    index: bool = False
+
+    @field_validator("label", "help", mode="before")
+    @classmethod
+    def _plain_label(cls, value: Any) -> Any:
+        return {"en": value} if isinstance(value, str) else value
+
+    def title(self, language: str = "en") -> str:
+        """The label shown to users; the key when no label is given."""
+        return self.label.text(language) if self.label else self.key.replace("_", " ")
+
+
+class _TextBase(BaseField):
+    unique: bool = False
+    default: str | None = None
+    pattern: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        return _check_regex(value)
+
+
+class TextField(_TextBase):
+    """One line of text."""
+
+    type: Literal["text"]
+    max_length: int = Spec(default=255, ge=1, le=10000)
+
+
+class LongTextField(BaseField):
+    """Several lines of text, no length limit unless given."""
+
+    type: Literal["long_text"]
+    default: str | None = None
+    max_length: int | None = Spec(default=None, ge=1)
+
+
+class EmailField(_TextBase):
+    """An e-mail address, stored trimmed; checked for a valid shape."""
+
+    type: Literal["email"]
+    max_length: int = Spec(default=254, ge=6, le=254)
+
+
+class PhoneField(_TextBase):
+    """A phone number, stored in E.164 (`+8613800138000`)."""
+
+    type: Literal["phone"]
+    region: str | None = Spec(default=None, pattern=r"^[A-Z]{2}$")
+    max_length: int = Spec(default=32, ge=8, le=32)
+
+
+class UrlField(_TextBase):
+    """An http or https address."""
+
+    type: Literal["url"]
+    max_length: int = Spec(default=2048, ge=10, le=2048)
+
+
+class _NumberBase(BaseField):
+    unique: bool = False
+
+
+class IntegerField(_NumberBase):
+    """A whole number (64-bit)."""
+
+    type: Literal["integer"]
+    default: int | None = None
+    min: int | None = None
+    max: int | None = None
+
+
+class DecimalField(_NumberBase):
+    """An exact decimal number with a precision (digits) and scale (after the point)."""
+
+    type: Literal["decimal"]
+    precision: int = Spec(default=18, ge=1, le=38)
+    scale: int = Spec(default=4, ge=0, le=38)
+    default: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _scale_fits(self) -> DecimalField:
+        if self.scale > self.precision:
+            raise PydanticCustomError("scale", "scale must not exceed precision")
+        return self
+
+
+class MoneyField(_NumberBase):
+    """An amount of money: 18 digits, 2 after the point, in the app's or the given currency."""
+
+    type: Literal["money"]
+    currency: str | None = Spec(default=None, pattern=r"^[A-Z]{3}$")
+    default: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+class PercentField(_NumberBase):
+    """A percentage stored as a fraction: 0.35 means 35 %."""
+
+    type: Literal["percent"]
+    default: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+class BooleanField(BaseField):
+    """Yes or no."""
+
+    type: Literal["boolean"]
+    default: bool | None = None
+
+
+class DateField(BaseField):
+    """A calendar date."""
+
+    type: Literal["date"]
+    unique: bool = False
+    default: dt.date | None = None
+    min: dt.date | None = None
+    max: dt.date | None = None
+
+
+class DateTimeField(BaseField):
+    """A moment in time, stored in UTC."""
+
+    type: Literal["datetime"]
+    default: dt.datetime | None = None
+    min: dt.datetime | None = None
+    max: dt.datetime | None = None
+
+
+class Option(Strict):
+    """One choice of a select field."""
+
+    key: str = Spec(pattern=OPTION_KEY, max_length=64)
+    label: Labels | None = None
+    group: str | None = Spec(default=None, pattern=OPTION_KEY, max_length=64)
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _plain_label(cls, value: Any) -> Any:
+        return {"en": value} if isinstance(value, str) else value
+
+
+class _ChoiceBase(BaseField):
+    options: list[Option] = Spec(min_length=1)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _plain_options(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"key": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def option_keys(self) -> list[str]:
+        """The stored values this field accepts, in order."""
+        return [option.key for option in self.options]
+
+
+class SelectField(_ChoiceBase):
+    """One value from a fixed list of options."""
+
+    type: Literal["select"]
+    default: str | None = None
+
+
+class MultiSelectField(_ChoiceBase):
+    """Any number of values from a fixed list of options."""
+
+    type: Literal["multi_select"]
+    default: list[str] | None = None
+
+
+class LinkField(BaseField):
+    """A reference to a record of another form (a foreign key)."""
+
+    type: Literal["link"]
+    to: Identifier
+    on_delete: Literal["restrict", "set_null"] = "restrict"
+    unique: bool = False
+
+
+class TableField(BaseField):
+    """Child rows, each shaped by a child form; kept in order."""
+
+    type: Literal["table"]
+    form: Identifier
+
+
+class UserField(BaseField):
+    """A reference to a Formloom user."""
+
+    type: Literal["user"]
+    default: Literal["current_user"] | None = None
+
+
+class AutoNumberField(BaseField):
+    """A number given on insert from a pattern such as `QT-{YYYY}-{#####}`; unique, gap-free."""
+
+    type: Literal["auto_number"]
+    pattern: str = Spec(max_length=60)
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_counter(cls, value: str) -> str:
+        counters = [t for t in AUTO_NUMBER_TOKENS.findall(value) if t.startswith("#")]
+        if len(counters) != 1:
+            raise PydanticCustomError(
+                "auto_number_pattern", "the pattern needs exactly one counter such as {#####}"
+            )
+        leftover = AUTO_NUMBER_TOKENS.sub("", value)
+        if "{" in leftover or "}" in leftover:
+            raise PydanticCustomError(
+                "auto_number_pattern",
+                "unknown token in pattern; use {YYYY}, {YY}, {MM}, {DD} and one {###…}",
+            )
+        return value
+
+
+class AttachmentField(BaseField):
+    """A file kept in Formloom's file store, with name, size, type and checksum."""
+
+    type: Literal["attachment"]
+    max_size: int | None = Spec(default=None, ge=1)
+    accept: list[str] = Spec(default_factory=list)
+
+
+Field = Annotated[
+    TextField
+    | LongTextField
+    | EmailField
+    | PhoneField
+    | UrlField
+    | IntegerField
+    | DecimalField
+    | MoneyField
+    | PercentField
+    | BooleanField
+    | DateField
+    | DateTimeField
+    | SelectField
+    | MultiSelectField
+    | LinkField
+    | TableField
+    | UserField
+    | AutoNumberField
+    | AttachmentField,
+    Spec(discriminator="type"),
+]
+
+FIELD_TYPES: tuple[str, ...] = (
+    "text", "long_text", "email", "phone", "url", "integer", "decimal", "money", "percent",
+    "boolean", "date", "datetime", "select", "multi_select", "link", "table", "user",
+    "auto_number", "attachment",
+)
+NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})

@@ -1,0 +1,55 @@
+"""Errors of the records service; the API maps each to a status code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One rejected value: the field path (`lines[0].quantity`), a code and a message."""
+
+    field: str | None
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The problem as the API shows it."""
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class RecordError(Exception):
+    """Base of the service's errors; `status` is the HTTP status the API answers."""
+
+    status = 400
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+class InvalidRecord(RecordError):
+    """The input does not satisfy the form (422)."""
+
+    status = 422
+
+
+class NotFound(RecordError):
+    """No such record (404)."""
+
+    status = 404
+
+    def __init__(self, form: str, record_id: object) -> None:
+        super().__init__([FieldProblem(None, "not_found", f"no {form} with id {record_id}")])
+
+
+class Conflict(RecordError):
+    """The record changed meanwhile, or other records still refer to it (409)."""
+
+    status = 409
+
+
+def invalid(field: str | None, code: str, message: str) -> InvalidRecord:
+    """An `InvalidRecord` with a single problem."""
+    return InvalidRecord([FieldProblem(field, code, message)])

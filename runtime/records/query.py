@@ -1,0 +1,213 @@
+"""List queries: filters (`field__op=value`), sort (`-field,other`) and paging, parsed and applied.
+
+Every value is converted by the field's type before it reaches SQL, and only known
+fields and operators are accepted, so nothing from the query string becomes SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, literal_column, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from runtime.records.compiled import CompiledForm
+from runtime.records.errors import FieldProblem, InvalidRecord
+from runtime.records.reader import Reader
+from runtime.records.values import ValueProblem, parse_datetime, parse_reference
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+PAGING = {"limit", "offset", "sort", "count"}
+TEXT_TYPES = {"text", "long_text", "email", "phone", "url", "auto_number"}
+ORDERED_TYPES = {"integer", "decimal", "money", "percent", "date", "datetime"}
+OPERATORS: dict[str, set[str]] = {
+    "eq": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "attachment"},
+    "ne": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "attachment"},
+    "lt": TEXT_TYPES | ORDERED_TYPES,
+    "lte": TEXT_TYPES | ORDERED_TYPES,
+    "gt": TEXT_TYPES | ORDERED_TYPES,
+    "gte": TEXT_TYPES | ORDERED_TYPES,
+    "in": TEXT_TYPES | ORDERED_TYPES | {"select", "link", "user", "attachment"},
+    "contains": TEXT_TYPES | {"multi_select"},
+    "startswith": TEXT_TYPES,
+    "isnull": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "multi_select", "link", "user", "attachment"},
+}
+SYSTEM_TYPES = {"id": "integer", "created_at": "datetime", "updated_at": "datetime",
+                "created_by": "user", "version": "integer"}
+MAX_IN = 500
+
+
+@dataclass
+class Filter:
+    """One condition: a field, an operator and the converted value."""
+
+    key: str
+    op: str
+    value: Any
+
+
+@dataclass
+class ListQuery:
+    """A parsed list request."""
+
+    filters: list[Filter] = field(default_factory=list)
+    sort: list[tuple[str, bool]] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    count: bool = False
+
+
+def parse_list_query(form: CompiledForm, params: Iterable[tuple[str, str]]) -> ListQuery:
+    """Parse query-string pairs; every bad parameter is reported at once (422)."""
+    query = ListQuery(limit=form.form.list_view.page_size)
+    query.sort = _default_sort(form)
+    problems: list[FieldProblem] = []
+    for name, raw in params:
+        try:
+            _apply_param(form, query, name, raw)
+        except ValueProblem as exc:
+            problems.append(FieldProblem(f"query.{name}", exc.code, str(exc)))
+    if problems:
+        raise InvalidRecord(problems)
+    return query
+
+
+def _default_sort(form: CompiledForm) -> list[tuple[str, bool]]:
+    return [(key.lstrip("-"), key.startswith("-")) for key in form.form.list_view.sort]
+
+
+def _apply_param(form: CompiledForm, query: ListQuery, name: str, raw: str) -> None:
+    if name == "limit":
+        query.limit = _bounded_int(raw, 1, MAX_LIMIT)
+    elif name == "offset":
+        query.offset = _bounded_int(raw, 0, 10**9)
+    elif name == "count":
+        query.count = _flag(raw)
+    elif name == "sort":
+        query.sort = [_sort_key(form, part) for part in raw.split(",") if part.strip()]
+    else:
+        key, _, op = name.partition("__")
+        query.filters.append(_filter(form, key, op or "eq", raw))
+
+
+def _bounded_int(raw: str, low: int, high: int) -> int:
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise ValueProblem("invalid", f"must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _flag(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueProblem("invalid", "must be true or false")
+    return raw == "true"
+
+
+def field_type(form: CompiledForm, key: str) -> str:
+    """The type of a filterable or sortable key, system columns included."""
+    if key in form.fields:
+        return form.fields[key].type
+    if key in SYSTEM_TYPES and form.parent is None:
+        return SYSTEM_TYPES[key]
+    raise ValueProblem("unknown_field", f"'{key[:60]}' is not a field of {form.key}")
+
+
+def _sort_key(form: CompiledForm, part: str) -> tuple[str, bool]:
+    part = part.strip()
+    key = part.lstrip("-")
+    if field_type(form, key) == "multi_select":
+        raise ValueProblem("invalid", f"cannot sort on the multi_select field '{key}'")
+    return key, part.startswith("-")
+
+
+def _filter(form: CompiledForm, key: str, op: str, raw: str) -> Filter:
+    kind = field_type(form, key)
+    allowed = OPERATORS.get(op)
+    if allowed is None:
+        raise ValueProblem("unknown_operator", f"unknown operator '{op[:20]}'; use {sorted(OPERATORS)}")
+    if kind not in allowed:
+        raise ValueProblem("invalid_operator", f"operator '{op}' does not apply to a {kind} field")
+    if op == "isnull":
+        return Filter(key, op, _flag(raw))
+    if op in ("contains", "startswith"):
+        if kind == "multi_select":
+            return Filter(key, op, form.fields[key].convert([raw])[0])
+        return Filter(key, op, raw)
+    if op == "in":
+        parts = [p for p in raw.split(",") if p != ""]
+        if not parts or len(parts) > MAX_IN:
+            raise ValueProblem("invalid", f"give 1 to {MAX_IN} comma-separated values")
+        return Filter(key, op, [_value(form, key, kind, p) for p in parts])
+    return Filter(key, op, _value(form, key, kind, raw))
+
+
+def _value(form: CompiledForm, key: str, kind: str, raw: str) -> Any:
+    if kind in ("link", "user", "attachment") or key == "id":
+        if not raw.isdigit():
+            raise ValueProblem("type", "must be a record id")
+        return parse_reference(int(raw))
+    if kind == "boolean":
+        return _flag(raw)
+    if kind == "datetime":
+        return parse_datetime(raw)
+    if kind in ("email", "phone"):
+        try:
+            return form.fields[key].convert(raw)
+        except ValueProblem:
+            return raw
+    if kind in TEXT_TYPES:
+        return raw
+    if key in form.fields:
+        return form.fields[key].convert(raw)
+    return _bounded_int(raw, 0, 2**63 - 1)
+
+
+def apply_list_query(form: CompiledForm, reader: Reader, stmt: Select[Any], query: ListQuery,
+                     dialect: str) -> Select[Any]:
+    """Add WHERE, ORDER BY (with `id` as the tie-breaker), LIMIT and OFFSET."""
+    stmt = stmt.where(filter_clause(form, query.filters, dialect))
+    order = []
+    for key, descending in query.sort:
+        column = reader.sort_column(key)
+        order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+    order.append(form.table.c.id.desc() if query.sort[-1:] == [("id", True)] else form.table.c.id)
+    return stmt.order_by(*order).limit(query.limit + 1).offset(query.offset)
+
+
+def filter_clause(form: CompiledForm, filters: list[Filter], dialect: str) -> ColumnElement[bool]:
+    """All filters joined with AND."""
+    if not filters:
+        return true()
+    return and_(*(_condition(form, f, dialect) for f in filters))
+
+
+def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:
+    column: Any = form.table.c[item.key]
+    if item.op == "isnull":
+        return column.is_(None) if item.value else column.is_not(None)
+    if item.op == "contains" and field_type(form, item.key) == "multi_select":
+        return _json_contains(column, item.value, dialect)
+    build: Callable[[Any, Any], ColumnElement[bool]] = _BUILDERS[item.op]
+    return build(column, item.value)
+
+
+_BUILDERS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "eq": lambda c, v: c == v,
+    "ne": lambda c, v: (c != v) | c.is_(None),
+    "lt": lambda c, v: c < v,
+    "lte": lambda c, v: c <= v,
+    "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v,
+    "in": lambda c, v: c.in_(v),
+    "contains": lambda c, v: c.icontains(v, autoescape=True),
+    "startswith": lambda c, v: c.istartswith(v, autoescape=True),
+}
+
+
+def _json_contains(column: Any, value: str, dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column.contains([value])  # type: ignore[no-any-return]
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal_column("1")).select_from(each).where(each.c.value == value))

@@ -1,0 +1,233 @@
+"""The records service: list, get, create (one or many), update and delete records of any form.
+
+Every write of form data goes through here, so validation, defaults, auto numbers,
+reference and uniqueness checks always run. Reads nest child rows and return link
+fields as `{id, display}` with a join, never a query per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runtime.db import write
+from runtime.records.autonumber import next_number
+from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
+from runtime.records.integrity import reference_problems, restricting_references, unique_problems
+from runtime.records.query import apply_list_query, filter_clause, parse_list_query
+from runtime.records.reader import Row, read_records, reader_for
+from runtime.records.writer import ChildInput, Prepared, prepare
+from runtime.schema.types import utcnow
+
+MAX_BULK = 1000
+Clock = Callable[[], dt.datetime]
+
+
+class RecordsService:
+    """Reads and writes records of the loaded apps."""
+
+    def __init__(self, engine: Engine, apps: Iterable[CompiledApp], clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.apps = {a.app.app: a for a in apps}
+        self.clock = clock
+
+    def resolve(self, app_key: str, form_key: str) -> tuple[CompiledApp, CompiledForm]:
+        """The compiled app and top-level form; NotFound when either is unknown."""
+        app = self.apps.get(app_key)
+        if app is None or form_key not in app.forms:
+            raise NotFound("form", f"{app_key}/{form_key}")
+        return app, app.forms[form_key]
+
+    def list(self, app_key: str, form_key: str, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
+        """A page of records matching the query-string filters, sorted, with `next_offset`."""
+        app, form = self.resolve(app_key, form_key)
+        query = parse_list_query(form, params)
+        reader = reader_for(app, form)
+        stmt = apply_list_query(form, reader, reader.select(), query, self.engine.dialect.name)
+        with self.engine.connect() as conn:
+            records = read_records(conn, app, form, stmt)
+            total = None
+            if query.count:
+                where = filter_clause(form, query.filters, self.engine.dialect.name)
+                counted = select(func.count()).select_from(form.table).where(where)
+                total = conn.execute(counted).scalar_one()
+        more = len(records) > query.limit
+        page: dict[str, Any] = {
+            "items": records[: query.limit],
+            "limit": query.limit,
+            "offset": query.offset,
+            "next_offset": query.offset + query.limit if more else None,
+        }
+        if total is not None:
+            page["total"] = total
+        return page
+
+    def get(self, app_key: str, form_key: str, record_id: int) -> Row:
+        """One record with its child rows."""
+        app, form = self.resolve(app_key, form_key)
+        with self.engine.connect() as conn:
+            return self._read_one(conn, app, form, record_id)
+
+    def create(self, app_key: str, form_key: str, data: Any, user_id: int | None = None) -> Row:
+        """Validate and insert one record."""
+        return self.create_many(app_key, form_key, [data], user_id, bulk=False)[0]
+
+    def create_many(self, app_key: str, form_key: str, items: Any, user_id: int | None = None,
+                    *, bulk: bool = True) -> list[Row]:
+        """Insert all records or none; problems are reported as `[index].field`."""
+        app, form = self.resolve(app_key, form_key)
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_BULK:
+            raise invalid(None, "type", f"expected a list of 1 to {MAX_BULK} records")
+        prepared: list[tuple[str, Prepared]] = []
+        problems: list[FieldProblem] = []
+        for index, data in enumerate(items):
+            prefix = f"[{index}]." if bulk else ""
+            item, found = prepare(form, data, creating=True, path=prefix, user_id=user_id)
+            prepared.append((prefix, item))
+            problems.extend(found)
+        if problems:
+            raise InvalidRecord(problems)
+        with self._writing() as conn:
+            self._check(conn, app, form, prepared)
+            ids = [self._insert(conn, app, form, item, user_id) for _, item in prepared]
+            return self._read_many(conn, app, form, ids)
+
+    def update(self, app_key: str, form_key: str, record_id: int, data: Any,
+               expected_version: int | None = None, user_id: int | None = None) -> Row:
+        """Change the given fields; with `expected_version`, refuse a stale write (409)."""
+        app, form = self.resolve(app_key, form_key)
+        item, problems = prepare(form, data, creating=False, user_id=user_id)
+        if problems:
+            raise InvalidRecord(problems)
+        with self._writing() as conn:
+            current = self._current_version(conn, form, record_id)
+            if expected_version is not None and current != expected_version:
+                raise Conflict([FieldProblem(None, "version_conflict",
+                                             f"the record is at version {current}, not {expected_version}")])
+            self._check(conn, app, form, [("", item)], own_id=record_id)
+            values = {**item.values, "updated_at": self.clock(), "version": current + 1}
+            table = form.table
+            conn.execute(update(table).where(table.c.id == record_id).values(**values))
+            for key, rows in item.children.items():
+                self._replace_children(conn, form.children[key], record_id, rows)
+            return self._read_one(conn, app, form, record_id)
+
+    def delete(self, app_key: str, form_key: str, record_id: int,
+               expected_version: int | None = None) -> None:
+        """Delete a record and its child rows, unless restrict-links still point at it."""
+        app, form = self.resolve(app_key, form_key)
+        with self._writing() as conn:
+            current = self._current_version(conn, form, record_id)
+            if expected_version is not None and current != expected_version:
+                raise Conflict([FieldProblem(None, "version_conflict",
+                                             f"the record is at version {current}, not {expected_version}")])
+            blocking = restricting_references(conn, app, form, record_id)
+            if blocking:
+                raise Conflict(blocking)
+            conn.execute(delete(form.table).where(form.table.c.id == record_id))
+
+    # -- internals -----------------------------------------------------------------
+
+    def _writing(self) -> Any:
+        return _IntegrityGuard(write(self.engine))
+
+    def _check(self, conn: Connection, app: CompiledApp, form: CompiledForm,
+               items: list[tuple[str, Prepared]], own_id: int | None = None) -> None:
+        problems = reference_problems(conn, app, form, items)
+        problems.extend(unique_problems(conn, form, items, own_id))
+        for key, child in form.children.items():
+            rows = [(f"{prefix}{key}[{i}].", Prepared(values=row.values))
+                    for prefix, item in items for i, row in enumerate(item.children.get(key, []))]
+            problems.extend(unique_problems(conn, child, rows))
+        if problems:
+            raise InvalidRecord(problems)
+
+    def _insert(self, conn: Connection, app: CompiledApp, form: CompiledForm, item: Prepared,
+                user_id: int | None) -> int:
+        now = self.clock()
+        values = dict(item.values)
+        for key, field in form.fields.items():
+            if field.type == "auto_number":
+                values[key] = next_number(conn, app.app.app, form.key, key, field.spec.pattern, now.date())
+        values.update(created_at=now, updated_at=now, created_by=user_id, version=1)
+        table = form.table
+        record_id = int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
+        for key, rows in item.children.items():
+            self._replace_children(conn, form.children[key], record_id, rows)
+        return record_id
+
+    def _replace_children(self, conn: Connection, child: CompiledForm, parent_id: int,
+                          rows: list[ChildInput]) -> None:
+        table = child.table
+        existing = set(conn.execute(select(table.c.id).where(table.c.parent_id == parent_id)).scalars())
+        unknown = [r.id for r in rows if r.id is not None and r.id not in existing]
+        if unknown:
+            raise invalid(None, "not_found", f"rows {unknown[:5]} are not rows of this record")
+        kept = {r.id for r in rows if r.id is not None}
+        gone = existing - kept
+        if gone:
+            conn.execute(delete(table).where(table.c.id.in_(gone)))
+        new_rows = []
+        for position, row in enumerate(rows):
+            if row.id is None:
+                new_rows.append({**_all_columns(child, row.values), "parent_id": parent_id,
+                                 "position": position})
+            else:
+                conn.execute(update(table).where(table.c.id == row.id)
+                             .values(**row.values, position=position))
+        if new_rows:
+            conn.execute(insert(table), new_rows)
+
+    def _current_version(self, conn: Connection, form: CompiledForm, record_id: int) -> int:
+        stmt = select(form.table.c.version).where(form.table.c.id == record_id)
+        version = conn.execute(stmt).scalar_one_or_none()
+        if version is None:
+            raise NotFound(form.key, record_id)
+        return int(version)
+
+    def _read_one(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> Row:
+        records = self._read_many(conn, app, form, [record_id])
+        if not records:
+            raise NotFound(form.key, record_id)
+        return records[0]
+
+    def _read_many(self, conn: Connection, app: CompiledApp, form: CompiledForm,
+                   ids: list[int]) -> list[Row]:
+        reader = reader_for(app, form)
+        stmt = reader.select().where(form.table.c.id.in_(ids)).order_by(form.table.c.id)
+        by_id = {r["id"]: r for r in read_records(conn, app, form, stmt)}
+        return [by_id[i] for i in ids if i in by_id]
+
+
+def _all_columns(form: CompiledForm, values: dict[str, Any]) -> dict[str, Any]:
+    """Values for every column, so one executemany can insert rows that set different fields."""
+    return {key: values.get(key) for key in form.fields}
+
+
+class _IntegrityGuard:
+    """Turns a constraint violation the checks could not foresee (a race) into a 422."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __enter__(self) -> Connection:
+        return self.inner.__enter__()  # type: ignore[no-any-return]
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        try:
+            self.inner.__exit__(kind, exc, tb)
+        except IntegrityError as error:
+            raise invalid(None, "integrity", _constraint_message(error)) from error
+        if isinstance(exc, IntegrityError):
+            raise invalid(None, "integrity", _constraint_message(exc)) from exc
+        return False
+
+
+def _constraint_message(error: IntegrityError) -> str:
+    text = str(error.orig).splitlines()[0] if error.orig else "constraint violated"
+    return f"the change conflicts with stored data: {text[:200]}"

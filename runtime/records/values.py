@@ -1,0 +1,291 @@
+"""Convert one input value to what a field stores, or say precisely why not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from runtime.model import App
+from runtime.model.fields import NUMBER_TYPES
+from runtime.schema.tables import MONEY, PERCENT
+
+Converter = Callable[[Any], Any]
+
+
+class ValueProblem(Exception):
+    """A value a field cannot take: `code` names the rule, the message explains it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def converter_for(app: App, spec: Any) -> Converter:
+    """A function turning input into the stored value (None stays None)."""
+    kind = spec.type
+    if kind in ("text", "long_text", "auto_number"):
+        base = _text
+    elif kind == "email":
+        base = _email
+    elif kind == "phone":
+        base = _phone_parser(spec.region or app.default_region)
+    elif kind == "url":
+        base = _url
+    elif kind == "integer":
+        base = _integer
+    elif kind in NUMBER_TYPES:
+        base = _decimal_parser(*_precision(spec))
+    elif kind == "boolean":
+        base = _boolean
+    elif kind == "date":
+        base = parse_date
+    elif kind == "datetime":
+        base = parse_datetime
+    elif kind == "select":
+        base = _choice_parser(spec.option_keys())
+    elif kind == "multi_select":
+        base = _choices_parser(spec.option_keys())
+    elif kind in ("link", "user", "attachment"):
+        base = parse_reference
+    else:
+        raise ValueError(f"no converter for field type {kind!r}")
+    return _with_limits(base, spec)
+
+
+def _precision(spec: Any) -> tuple[int, int]:
+    if spec.type == "decimal":
+        return spec.precision, spec.scale
+    return MONEY if spec.type == "money" else PERCENT
+
+
+def _with_limits(base: Converter, spec: Any) -> Converter:
+    checks = _limit_checks(spec)
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        result = base(value)
+        if result is None:
+            return None
+        for check in checks:
+            check(result)
+        return result
+
+    return convert
+
+
+def _limit_checks(spec: Any) -> list[Callable[[Any], None]]:
+    checks: list[Callable[[Any], None]] = []
+    low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+    if low is not None:
+        checks.append(_at_least(low))
+    if high is not None:
+        checks.append(_at_most(high))
+    limit = getattr(spec, "max_length", None)
+    if limit is not None:
+        checks.append(_shorter_than(limit))
+    pattern = getattr(spec, "pattern", None)
+    if pattern is not None:
+        checks.append(_matching(re.compile(pattern)))
+    return checks
+
+
+def _at_least(low: Any) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value < low:
+            raise ValueProblem("min", f"must be at least {low}")
+
+    return check
+
+
+def _at_most(high: Any) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value > high:
+            raise ValueProblem("max", f"must be at most {high}")
+
+    return check
+
+
+def _shorter_than(limit: int) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if len(value) > limit:
+            raise ValueProblem("max_length", f"must be at most {limit} characters")
+
+    return check
+
+
+def _matching(regex: re.Pattern[str]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not regex.fullmatch(value):
+            raise ValueProblem("pattern", f"must match the pattern {regex.pattern}")
+
+    return check
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        raise ValueProblem("type", "must be text")
+    if "\x00" in value:
+        raise ValueProblem("invalid", "must not contain NUL characters")
+    stripped = value.strip()
+    return stripped or None
+
+
+def _email(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueProblem("invalid", f"is not a valid e-mail address: {exc}") from exc
+    return str(checked.normalized).lower()
+
+
+def _phone_parser(region: str) -> Converter:
+    def parse(value: Any) -> str | None:
+        text = _text(value)
+        if text is None:
+            return None
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueProblem("invalid", f"is not a phone number: {exc}") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueProblem("invalid", f"is not a valid phone number for region {region}")
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+    return parse
+
+
+def _url(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+        raise ValueProblem("invalid", "must be an http or https address")
+    return text
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        raise ValueProblem("type", "must be a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,19}\s*", value):
+        number = int(value)
+    elif isinstance(value, str) and not value.strip():
+        return None
+    else:
+        raise ValueProblem("type", "must be a whole number")
+    if not -(2**63) <= number < 2**63:
+        raise ValueProblem("max", "is out of range for a 64-bit integer")
+    return number
+
+
+def _decimal_parser(precision: int, scale: int) -> Converter:
+    limit = Decimal(10) ** (precision - scale)
+    step = Decimal(1).scaleb(-scale)
+
+    def parse(value: Any) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueProblem("type", "must be a number")
+        if isinstance(value, str) and not value.strip():
+            return None
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueProblem("type", "must be a number") from exc
+        if not number.is_finite():
+            raise ValueProblem("type", "must be a finite number")
+        if abs(number) >= limit:
+            raise ValueProblem("max", f"must have at most {precision - scale} digits before the point")
+        rounded = number.quantize(step)
+        if rounded != number:
+            raise ValueProblem("scale", f"must have at most {scale} digits after the point")
+        return rounded
+
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueProblem("type", "must be true or false")
+    return value
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """An ISO date (`2026-11-28`)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise ValueProblem("type", "must be a date written YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValueProblem("invalid", f"is not a valid date: {exc}") from exc
+
+
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date and time; without an offset it is taken as UTC. Returned in UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ][0-9:.+\-Z]+", value.strip()):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueProblem("invalid", f"is not a valid date and time: {exc}") from exc
+    else:
+        raise ValueProblem("type", "must be a date and time such as 2026-11-28T09:30:00Z")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _choice_parser(keys: list[str]) -> Converter:
+    allowed = set(keys)
+
+    def parse(value: Any) -> str | None:
+        if not isinstance(value, str):
+            raise ValueProblem("type", "must be one of the options")
+        if value == "":
+            return None
+        if value not in allowed:
+            raise ValueProblem("option", f"'{value[:64]}' is not an option; choose from {keys}")
+        return value
+
+    return parse
+
+
+def _choices_parser(keys: list[str]) -> Converter:
+    allowed = set(keys)
+
+    def parse(value: Any) -> list[str] | None:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueProblem("type", "must be a list of options")
+        wrong = [v for v in value if v not in allowed]
+        if wrong:
+            raise ValueProblem("option", f"{wrong[:5]} are not options; choose from {keys}")
+        chosen = set(value)
+        return [k for k in keys if k in chosen]
+
+    return parse
+
+
+def parse_reference(value: Any) -> int:
+    """A record id, given as a number or as `{"id": n}` (the shape the API returns)."""
+    if isinstance(value, dict) and "id" in value:
+        value = value["id"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValueProblem("type", "must be a record id (a positive whole number)")
+    return value

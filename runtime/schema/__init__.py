@@ -1,0 +1,1 @@
+"""Tables: Formloom's own system tables and one table per form."""
