@@ -62,8 +62,12 @@ def _record_app(conn: object, app: App) -> None:
     from sqlalchemy import Connection, insert, update
 
     assert isinstance(conn, Connection)
-    row = {"label": app.label.model_dump(exclude_none=True), "version": app.version,
-           "content_hash": content_hash(app), "updated_at": utcnow()}
+    row = {
+        "label": app.label.model_dump(exclude_none=True),
+        "version": app.version,
+        "content_hash": content_hash(app),
+        "updated_at": utcnow(),
+    }
     exists = conn.execute(select(apps_table.c.key).where(apps_table.c.key == app.app)).first()
     if exists:
         conn.execute(update(apps_table).where(apps_table.c.key == app.app).values(**row))
@@ -71,8 +75,9 @@ def _record_app(conn: object, app: App) -> None:
         conn.execute(insert(apps_table).values(key=app.app, **row))
 
 
-def start(paths: list[str | Path], db_url: str | None = None, files_dir: str | Path = "files",
-          clock: Clock = utcnow) -> Runtime:
+def start(
+    paths: list[str | Path], db_url: str | None = None, files_dir: str | Path = "files", clock: Clock = utcnow
+) -> Runtime:
     """Load packs, prepare the database and build the API."""
     apps = load_packs(paths)
     engine = make_engine(db_url)

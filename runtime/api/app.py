@@ -20,8 +20,11 @@ from runtime.records.service import RecordsService
 
 def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     """The REST API of every app the service holds, with a spec that shows every field."""
-    api = FastAPI(title="Formloom", version="0.1.0",
-                  description="Records of the loaded apps. Errors answer {errors: [{field, code, message}]}.")
+    api = FastAPI(
+        title="Formloom",
+        version="0.1.0",
+        description="Records of the loaded apps. Errors answer {errors: [{field, code, message}]}.",
+    )
     api.add_exception_handler(RecordError, on_record_error)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_error)
@@ -33,23 +36,39 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     def list_apps() -> Response:
         return json_response({"apps": [_app_summary(a) for a in service.apps.values()]})
 
-    api.add_api_route("/api/v1/apps", list_apps, methods=["GET"], summary="The apps served",
-                      operation_id="list_apps", tags=["apps"])
+    api.add_api_route(
+        "/api/v1/apps",
+        list_apps,
+        methods=["GET"],
+        summary="The apps served",
+        operation_id="list_apps",
+        tags=["apps"],
+    )
     api.openapi = lambda: _spec(api, service)  # type: ignore[method-assign]
     return api
 
 
 def _app_summary(app: Any) -> dict[str, Any]:
-    return {"key": app.app.app, "label": app.app.label.model_dump(exclude_none=True),
-            "version": app.app.version,
-            "forms": [{"key": f.key, "label": f.form.label.model_dump(exclude_none=True),
-                       "url": f"/api/v1/{app.app.app}/{f.key}"} for f in app.forms.values()]}
+    return {
+        "key": app.app.app,
+        "label": app.app.label.model_dump(exclude_none=True),
+        "version": app.app.version,
+        "forms": [
+            {
+                "key": f.key,
+                "label": f.form.label.model_dump(exclude_none=True),
+                "url": f"/api/v1/{app.app.app}/{f.key}",
+            }
+            for f in app.forms.values()
+        ],
+    }
 
 
 def _spec(api: FastAPI, service: RecordsService) -> dict[str, Any]:
     if api.openapi_schema is None:
-        spec = get_openapi(title=api.title, version=api.version, description=api.description,
-                           routes=api.routes)
+        spec = get_openapi(
+            title=api.title, version=api.version, description=api.description, routes=api.routes
+        )
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(COMMON)
         for app in service.apps.values():

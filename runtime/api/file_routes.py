@@ -23,8 +23,13 @@ def file_router(service: RecordsService, store: FileStore) -> APIRouter:
 
     def upload(file: UploadFile) -> Response:
         with write(service.engine) as conn:
-            info = store.save(conn, file.file, file.filename or "file",
-                              file.content_type or "application/octet-stream", None)
+            info = store.save(
+                conn,
+                file.file,
+                file.filename or "file",
+                file.content_type or "application/octet-stream",
+                None,
+            )
         return json_response(info, 201)
 
     def describe(file_id: int = FileId) -> Response:
@@ -39,16 +44,33 @@ def file_router(service: RecordsService, store: FileStore) -> APIRouter:
             raise NotFound("file content", file_id)
         return FileResponse(path, media_type=info["type"], filename=info["name"])
 
-    errors = {"404": {"description": "No such file", **ERRORS},
-              "422": {"description": "Invalid input", **ERRORS}}
-    router.add_api_route("", upload, methods=["POST"], status_code=201, summary="Upload a file",
-                         operation_id="upload_file",
-                         openapi_extra={"responses": {"201": {"description": "Stored", **FILE}, **errors}})
-    router.add_api_route("/{file_id}", describe, methods=["GET"], summary="Describe a file",
-                         operation_id="get_file",
-                         openapi_extra={"responses": {"200": {"description": "OK", **FILE}, **errors}})
-    router.add_api_route("/{file_id}/content", content, methods=["GET"],
-                         summary="Download a file's bytes", operation_id="download_file",
-                         openapi_extra={"responses": {"200": {"description": "The file",
-                                                              "content": {"*/*": {}}}, **errors}})
+    errors = {
+        "404": {"description": "No such file", **ERRORS},
+        "422": {"description": "Invalid input", **ERRORS},
+    }
+    router.add_api_route(
+        "",
+        upload,
+        methods=["POST"],
+        status_code=201,
+        summary="Upload a file",
+        operation_id="upload_file",
+        openapi_extra={"responses": {"201": {"description": "Stored", **FILE}, **errors}},
+    )
+    router.add_api_route(
+        "/{file_id}",
+        describe,
+        methods=["GET"],
+        summary="Describe a file",
+        operation_id="get_file",
+        openapi_extra={"responses": {"200": {"description": "OK", **FILE}, **errors}},
+    )
+    router.add_api_route(
+        "/{file_id}/content",
+        content,
+        methods=["GET"],
+        summary="Download a file's bytes",
+        operation_id="download_file",
+        openapi_extra={"responses": {"200": {"description": "The file", "content": {"*/*": {}}}, **errors}},
+    )
     return router

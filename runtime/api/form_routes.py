@@ -25,7 +25,7 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -
     label = form.form.label.text()
 
     def list_records(request: Request) -> Response:
-        return json_response(service.list(app_key, form_key, request.query_params.multi_items()))
+        return json_response(service.list_page(app_key, form_key, request.query_params.multi_items()))
 
     def create_record(body: Any = Body(...)) -> Response:
         return json_response(service.create(app_key, form_key, body), 201)
@@ -37,46 +37,82 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -
         record = service.get(app_key, form_key, record_id)
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
-    def update_record(record_id: int = RecordId, body: Any = Body(...),
-                      if_match: str | None = Header(default=None)) -> Response:
+    def update_record(
+        record_id: int = RecordId, body: Any = Body(...), if_match: str | None = Header(default=None)
+    ) -> Response:
         record = service.update(app_key, form_key, record_id, body, _version(if_match))
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
-    def delete_record(record_id: int = RecordId,
-                      if_match: str | None = Header(default=None)) -> Response:
+    def delete_record(record_id: int = RecordId, if_match: str | None = Header(default=None)) -> Response:
         service.delete(app_key, form_key, record_id, _version(if_match))
         return Response(status_code=204)
 
     one = {"$ref": REF + names["read"]}
     router.add_api_route(
-        "", list_records, methods=["GET"], summary=f"List {label} records",
+        "",
+        list_records,
+        methods=["GET"],
+        summary=f"List {label} records",
         operation_id=f"list_{app_key}_{form_key}",
-        openapi_extra={"parameters": _list_parameters(form),
-                       "responses": _responses("200", {"$ref": REF + names["page"]})})
+        openapi_extra={
+            "parameters": _list_parameters(form),
+            "responses": _responses("200", {"$ref": REF + names["page"]}),
+        },
+    )
     router.add_api_route(
-        "", create_record, methods=["POST"], status_code=201, summary=f"Create a {label}",
+        "",
+        create_record,
+        methods=["POST"],
+        status_code=201,
+        summary=f"Create a {label}",
         operation_id=f"create_{app_key}_{form_key}",
-        openapi_extra={"requestBody": _body({"$ref": REF + names["create"]}),
-                       "responses": _responses("201", one)})
+        openapi_extra={
+            "requestBody": _body({"$ref": REF + names["create"]}),
+            "responses": _responses("201", one),
+        },
+    )
     router.add_api_route(
-        "/bulk", create_many, methods=["POST"], status_code=201,
+        "/bulk",
+        create_many,
+        methods=["POST"],
+        status_code=201,
         summary=f"Create several {label} records, all or none",
         operation_id=f"bulk_create_{app_key}_{form_key}",
-        openapi_extra={"requestBody": _body({"type": "array", "minItems": 1, "maxItems": 1000,
-                                             "items": {"$ref": REF + names["create"]}}),
-                       "responses": _responses("201", {"type": "array", "items": one})})
+        openapi_extra={
+            "requestBody": _body(
+                {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": REF + names["create"]}}
+            ),
+            "responses": _responses("201", {"type": "array", "items": one}),
+        },
+    )
     router.add_api_route(
-        "/{record_id}", get_record, methods=["GET"], summary=f"Read a {label}",
-        operation_id=f"get_{app_key}_{form_key}", openapi_extra={"responses": _responses("200", one)})
+        "/{record_id}",
+        get_record,
+        methods=["GET"],
+        summary=f"Read a {label}",
+        operation_id=f"get_{app_key}_{form_key}",
+        openapi_extra={"responses": _responses("200", one)},
+    )
     router.add_api_route(
-        "/{record_id}", update_record, methods=["PATCH"], summary=f"Change a {label}",
+        "/{record_id}",
+        update_record,
+        methods=["PATCH"],
+        summary=f"Change a {label}",
         operation_id=f"update_{app_key}_{form_key}",
-        openapi_extra={"requestBody": _body({"$ref": REF + names["update"]}),
-                       "responses": _responses("200", one)})
+        openapi_extra={
+            "requestBody": _body({"$ref": REF + names["update"]}),
+            "responses": _responses("200", one),
+        },
+    )
     router.add_api_route(
-        "/{record_id}", delete_record, methods=["DELETE"], status_code=204,
-        summary=f"Delete a {label}", operation_id=f"delete_{app_key}_{form_key}",
-        openapi_extra={"responses": {"204": {"description": "Deleted"}, **_error_responses()}})
+        "/{record_id}",
+        delete_record,
+        methods=["DELETE"],
+        status_code=204,
+        summary=f"Delete a {label}",
+        operation_id=f"delete_{app_key}_{form_key}",
+        openapi_extra={"responses": {"204": {"description": "Deleted"}, **_error_responses()}},
+    )
     return router
 
 
@@ -85,7 +121,7 @@ def _version(if_match: str | None) -> int | None:
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 18:
-        raise invalid("If-Match", "invalid", "If-Match must hold the record version, such as \"3\"")
+        raise invalid("If-Match", "invalid", 'If-Match must hold the record version, such as "3"')
     return int(text)
 
 
@@ -94,28 +130,49 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _responses(status: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {status: {"description": "OK", "content": {"application/json": {"schema": schema}}},
-            **_error_responses()}
+    return {
+        status: {"description": "OK", "content": {"application/json": {"schema": schema}}},
+        **_error_responses(),
+    }
 
 
 def _error_responses() -> dict[str, Any]:
-    return {code: {"description": text, **ERRORS} for code, text in (
-        ("404", "No such record"), ("409", "Version conflict or referenced record"),
-        ("422", "Invalid input: every problem with its field path"))}
+    return {
+        code: {"description": text, **ERRORS}
+        for code, text in (
+            ("404", "No such record"),
+            ("409", "Version conflict or referenced record"),
+            ("422", "Invalid input: every problem with its field path"),
+        )
+    }
 
 
 def _list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "sort", "in": "query", "schema": {"type": "string"},
-         "description": "Comma-separated field keys; '-' before a key sorts descending"},
-        {"name": "count", "in": "query", "schema": {"type": "boolean"},
-         "description": "Also answer the total number of matching records"},
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "Comma-separated field keys; '-' before a key sorts descending",
+        },
+        {
+            "name": "count",
+            "in": "query",
+            "schema": {"type": "boolean"},
+            "description": "Also answer the total number of matching records",
+        },
     ]
     keys = [*form.fields, *SYSTEM_TYPES]
     for key in keys:
-        params.append({"name": key, "in": "query", "schema": {"type": "string"},
-                       "description": f"Filter: {key} equals. Other operators: {key}__ne, __lt, "
-                                      "__lte, __gt, __gte, __in, __contains, __startswith, __isnull"})
+        params.append(
+            {
+                "name": key,
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": f"Filter: {key} equals. Other operators: {key}__ne, __lt, "
+                "__lte, __gt, __gte, __in, __contains, __startswith, __isnull",
+            }
+        )
     return params

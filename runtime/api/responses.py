@@ -14,8 +14,7 @@ from runtime.records.errors import RecordError
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response, encoded fast."""
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
 def errors(status: int, problems: list[dict[str, Any]]) -> Response:
@@ -35,8 +34,13 @@ async def on_validation_error(_request: Request, exc: Exception) -> Response:
     problems = []
     for item in exc.errors():
         location = [str(p) for p in item.get("loc", ()) if p != "body"]
-        problems.append({"field": ".".join(location) or None, "code": str(item.get("type", "invalid")),
-                         "message": str(item.get("msg", "invalid"))})
+        problems.append(
+            {
+                "field": ".".join(location) or None,
+                "code": str(item.get("type", "invalid")),
+                "message": str(item.get("msg", "invalid")),
+            }
+        )
     return errors(422, problems)
 
 

@@ -21,8 +21,12 @@ COMMON: dict[str, Schema] = {
     "FileInfo": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"}, "name": {"type": "string"}, "size": {"type": "integer"},
-            "type": {"type": "string"}, "checksum": {"type": "string"}, "url": {"type": "string"},
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "type": {"type": "string"},
+            "checksum": {"type": "string"},
+            "url": {"type": "string"},
         },
         "required": ["id", "name", "size", "type", "checksum", "url"],
     },
@@ -81,8 +85,9 @@ def form_components(app: CompiledApp, form: CompiledForm) -> dict[str, Schema]:
     return components
 
 
-def _read_schema(form: CompiledForm, child_refs: dict[str, tuple[str, str]],
-                 child_row: bool = False) -> Schema:
+def _read_schema(
+    form: CompiledForm, child_refs: dict[str, tuple[str, str]], child_row: bool = False
+) -> Schema:
     properties: dict[str, Schema] = {"id": {"type": "integer"}}
     if child_row:
         properties["position"] = {"type": "integer"}
@@ -97,17 +102,26 @@ def _read_schema(form: CompiledForm, child_refs: dict[str, tuple[str, str]],
             updated_at={"type": "string", "format": "date-time"},
             version={"type": "integer"},
         )
-    return {"type": "object", "title": form.form.label.text(), "properties": properties,
-            "required": list(properties), "additionalProperties": False}
+    return {
+        "type": "object",
+        "title": form.form.label.text(),
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
 
 
-def _write_schema(form: CompiledForm, child_refs: dict[str, tuple[str, str]], *,
-                  creating: bool, child_row: bool = False) -> Schema:
+def _write_schema(
+    form: CompiledForm, child_refs: dict[str, tuple[str, str]], *, creating: bool, child_row: bool = False
+) -> Schema:
     properties: dict[str, Schema] = {}
     required: list[str] = []
     if child_row:
-        properties["id"] = {"type": "integer", "minimum": 1,
-                            "description": "An existing row's id, to keep it when updating"}
+        properties["id"] = {
+            "type": "integer",
+            "minimum": 1,
+            "description": "An existing row's id, to keep it when updating",
+        }
     for key, field in form.writable().items():
         spec = field.spec
         properties[key] = _write_value(spec) if spec.required else _nullable(_write_value(spec))
@@ -151,8 +165,10 @@ def _write_value(spec: Any) -> Schema:
         return _bounded({"type": "integer"}, spec)
     if kind in NUMBER_TYPES:
         number = _bounded({"type": "number"}, spec)
-        return {"anyOf": [number, {"type": "string", "pattern": DECIMAL_TEXT}],
-                "description": _number_note(kind)}
+        return {
+            "anyOf": [number, {"type": "string", "pattern": DECIMAL_TEXT}],
+            "description": _number_note(kind),
+        }
     if kind == "boolean":
         return {"type": "boolean"}
     if kind == "date":
@@ -162,8 +178,7 @@ def _write_value(spec: Any) -> Schema:
     if kind == "select":
         return {"type": "string", "enum": spec.option_keys()}
     if kind == "multi_select":
-        return {"type": "array", "items": {"type": "string", "enum": spec.option_keys()},
-                "uniqueItems": True}
+        return {"type": "array", "items": {"type": "string", "enum": spec.option_keys()}, "uniqueItems": True}
     return {"type": "integer", "minimum": 1, "description": "The id of the referenced record"}
 
 

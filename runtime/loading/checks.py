@@ -153,7 +153,8 @@ def _check_default(field: BaseField, path: PathKey, at: FormSource) -> Iterator[
             if value not in keys:
                 yield at.at(where, f"default '{value}' is not an option{did_you_mean(value, keys)}")
         return
-    if field.type in NUMBER_TYPES or field.type in {"date", "datetime"}:
+    kind = getattr(field, "type", "")
+    if kind in NUMBER_TYPES or kind in {"date", "datetime"}:
         low, high = getattr(field, "min", None), getattr(field, "max", None)
         if low is not None and default < low:
             yield at.at(where, f"default {default} is below min {low}")

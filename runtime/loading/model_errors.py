@@ -33,9 +33,9 @@ def data_path(raw: Any, loc: Loc) -> PathKey:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node:
-            if node.get("type") == part:
-                continue
+        is_tag = isinstance(node, dict) and isinstance(part, str) and part not in node
+        if is_tag and node.get("type") == part:
+            continue
         path.append(part)
         if isinstance(node, dict) and isinstance(part, str):
             node = node.get(part)
@@ -46,9 +46,7 @@ def data_path(raw: Any, loc: Loc) -> PathKey:
     return tuple(path)
 
 
-def _problem(
-    item: Any, loc: Loc, path: PathKey, root: type[BaseModel], source: SourceFile
-) -> Problem:
+def _problem(item: Any, loc: Loc, path: PathKey, root: type[BaseModel], source: SourceFile) -> Problem:
     kind = item["type"]
     name = str(path[-1]) if path else "value"
     if kind == "extra_forbidden":
@@ -58,9 +56,7 @@ def _problem(
         return source.at(path[:-1], f"missing required key '{name}'")
     if kind == "union_tag_invalid":
         tag = str(item["ctx"]["tag"])
-        return source.at(
-            (*path, "type"), f"unknown field type '{tag}'{did_you_mean(tag, FIELD_TYPES)}"
-        )
+        return source.at((*path, "type"), f"unknown field type '{tag}'{did_you_mean(tag, FIELD_TYPES)}")
     if kind == "union_tag_not_found":
         return source.at(path, "a field needs a 'type'")
     if kind in {"identifier", "reserved_name", "pattern_invalid", "auto_number_pattern"}:
@@ -70,7 +66,7 @@ def _problem(
         return source.at(path, f"invalid {name} {item['input']!r}: expected {expected}")
     message = str(item["msg"])
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     message = message[:1].lower() + message[1:]
     return source.at(path, f"{name}: {message}" if path else message)
 

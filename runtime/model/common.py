@@ -27,9 +27,7 @@ def check_identifier(value: str) -> str:
             {"value": value},
         )
     if value in RESERVED_NAMES:
-        raise PydanticCustomError(
-            "reserved_name", "'{value}' is a reserved name", {"value": value}
-        )
+        raise PydanticCustomError("reserved_name", "'{value}' is a reserved name", {"value": value})
     return value
 
 

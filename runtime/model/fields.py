@@ -292,8 +292,24 @@ Field = Annotated[
 ]
 
 FIELD_TYPES: tuple[str, ...] = (
-    "text", "long_text", "email", "phone", "url", "integer", "decimal", "money", "percent",
-    "boolean", "date", "datetime", "select", "multi_select", "link", "table", "user",
-    "auto_number", "attachment",
+    "text",
+    "long_text",
+    "email",
+    "phone",
+    "url",
+    "integer",
+    "decimal",
+    "money",
+    "percent",
+    "boolean",
+    "date",
+    "datetime",
+    "select",
+    "multi_select",
+    "link",
+    "table",
+    "user",
+    "auto_number",
+    "attachment",
 )
 NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})

@@ -21,13 +21,16 @@ TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 def render_period(pattern: str, today: dt.date) -> str:
     """The pattern with its date tokens filled in; the counter restarts when this changes."""
-    parts = {"YYYY": f"{today.year:04d}", "YY": f"{today.year % 100:02d}",
-             "MM": f"{today.month:02d}", "DD": f"{today.day:02d}"}
+    parts = {
+        "YYYY": f"{today.year:04d}",
+        "YY": f"{today.year % 100:02d}",
+        "MM": f"{today.month:02d}",
+        "DD": f"{today.day:02d}",
+    }
     return TOKEN.sub(lambda m: parts.get(m.group(1), m.group(0)), pattern)
 
 
-def next_number(conn: Connection, app: str, form: str, field: str, pattern: str,
-                today: dt.date) -> str:
+def next_number(conn: Connection, app: str, form: str, field: str, pattern: str, today: dt.date) -> str:
     """Take the next number for this field and period, within `conn`'s transaction."""
     period = render_period(pattern, today)
     key = {"app": app, "form": form, "field": field, "period": period}

@@ -13,8 +13,21 @@ from runtime.records.values import Converter, converter_for
 from runtime.schema.tables import AppTables, FormTable
 
 DISPLAY_TYPES = frozenset(
-    {"text", "long_text", "email", "phone", "url", "auto_number", "integer", "decimal",
-     "money", "percent", "date", "datetime", "select"}
+    {
+        "text",
+        "long_text",
+        "email",
+        "phone",
+        "url",
+        "auto_number",
+        "integer",
+        "decimal",
+        "money",
+        "percent",
+        "date",
+        "datetime",
+        "select",
+    }
 )
 
 

@@ -25,8 +25,9 @@ class FileStore:
         self.root = Path(root)
         self.max_size = max_size
 
-    def save(self, conn: Connection, stream: BinaryIO, name: str, content_type: str,
-             user_id: int | None) -> dict[str, Any]:
+    def save(
+        self, conn: Connection, stream: BinaryIO, name: str, content_type: str, user_id: int | None
+    ) -> dict[str, Any]:
         """Store an upload and record it; answers the file's JSON."""
         clean_name = Path(name or "file").name[:255] or "file"
         digest, size, temp = self._spool(stream)
@@ -36,9 +37,14 @@ class FileStore:
             os.unlink(temp)
         else:
             os.replace(temp, target)
-        row = {"name": clean_name, "size": size, "content_type": content_type[:255] or
-               "application/octet-stream", "checksum": digest, "created_at": utcnow(),
-               "created_by": user_id}
+        row = {
+            "name": clean_name,
+            "size": size,
+            "content_type": content_type[:255] or "application/octet-stream",
+            "checksum": digest,
+            "created_at": utcnow(),
+            "created_by": user_id,
+        }
         file_id = conn.execute(insert(files).values(**row).returning(files.c.id)).scalar_one()
         return file_json({"id": file_id, **row})
 
@@ -72,6 +78,11 @@ class FileStore:
 
 def file_json(row: dict[str, Any]) -> dict[str, Any]:
     """A file row as the API shows it."""
-    return {"id": row["id"], "name": row["name"], "size": row["size"],
-            "type": row["content_type"], "checksum": row["checksum"],
-            "url": f"/api/v1/files/{row['id']}/content"}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "size": row["size"],
+        "type": row["content_type"],
+        "checksum": row["checksum"],
+        "url": f"/api/v1/files/{row['id']}/content",
+    }

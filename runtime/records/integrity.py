@@ -15,8 +15,9 @@ from runtime.records.writer import Prepared
 Item = tuple[str, Prepared]  # (path prefix, prepared input)
 
 
-def reference_problems(conn: Connection, app: CompiledApp, form: CompiledForm,
-                       items: list[Item]) -> list[FieldProblem]:
+def reference_problems(
+    conn: Connection, app: CompiledApp, form: CompiledForm, items: list[Item]
+) -> list[FieldProblem]:
     """Links, users and attachments must name existing rows: one query per target table."""
     wanted: dict[str, list[tuple[str, int]]] = defaultdict(list)
     targets: dict[str, Table] = {}
@@ -28,25 +29,28 @@ def reference_problems(conn: Connection, app: CompiledApp, form: CompiledForm,
             table = _target(app, field)
             targets[table.name] = table
             wanted[table.name].append((f"{prefix}{key}", ref))
-    problems = []
+    problems: list[FieldProblem] = []
     for name, refs in wanted.items():
         table = targets[name]
         ids = {ref for _, ref in refs}
         found = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
-        problems.extend(FieldProblem(path, "not_found", f"no record with id {ref}")
-                        for path, ref in refs if ref not in found)
+        problems.extend(
+            FieldProblem(path, "not_found", f"no record with id {ref}")
+            for path, ref in refs
+            if ref not in found
+        )
     return problems
 
 
-def unique_problems(conn: Connection, form: CompiledForm, items: list[Item],
-                    own_id: int | None = None) -> list[FieldProblem]:
+def unique_problems(
+    conn: Connection, form: CompiledForm, items: list[Item], own_id: int | None = None
+) -> list[FieldProblem]:
     """Unique fields must not repeat a stored value nor each other within one request."""
     problems = []
     for key, field in form.fields.items():
         if not getattr(field.spec, "unique", False):
             continue
-        given = [(f"{prefix}{key}", p.values[key]) for prefix, p in items
-                 if p.values.get(key) is not None]
+        given = [(f"{prefix}{key}", p.values[key]) for prefix, p in items if p.values.get(key) is not None]
         if not given:
             continue
         column = form.table.c[key]
@@ -62,8 +66,9 @@ def unique_problems(conn: Connection, form: CompiledForm, items: list[Item],
     return problems
 
 
-def restricting_references(conn: Connection, app: CompiledApp, form: CompiledForm,
-                           record_id: int) -> list[FieldProblem]:
+def restricting_references(
+    conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int
+) -> list[FieldProblem]:
     """Records whose restrict-links point at this record (they block its deletion)."""
     problems = []
     for other in app.forms.values():
@@ -76,9 +81,11 @@ def restricting_references(conn: Connection, app: CompiledApp, form: CompiledFor
                 column = sub.table.c[key]
                 count = conn.execute(select(func.count()).where(column == record_id)).scalar_one()
                 if count:
-                    problems.append(FieldProblem(
-                        None, "referenced",
-                        f"{count} {other.key} record(s) refer to it through '{key}'"))
+                    problems.append(
+                        FieldProblem(
+                            None, "referenced", f"{count} {other.key} record(s) refer to it through '{key}'"
+                        )
+                    )
     return problems
 
 

@@ -33,10 +33,17 @@ OPERATORS: dict[str, set[str]] = {
     "in": TEXT_TYPES | ORDERED_TYPES | {"select", "link", "user", "attachment"},
     "contains": TEXT_TYPES | {"multi_select"},
     "startswith": TEXT_TYPES,
-    "isnull": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "multi_select", "link", "user", "attachment"},
+    "isnull": TEXT_TYPES
+    | ORDERED_TYPES
+    | {"boolean", "select", "multi_select", "link", "user", "attachment"},
 }
-SYSTEM_TYPES = {"id": "integer", "created_at": "datetime", "updated_at": "datetime",
-                "created_by": "user", "version": "integer"}
+SYSTEM_TYPES = {
+    "id": "integer",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+    "created_by": "user",
+    "version": "integer",
+}
 MAX_IN = 500
 
 
@@ -164,11 +171,12 @@ def _value(form: CompiledForm, key: str, kind: str, raw: str) -> Any:
     return _bounded_int(raw, 0, 2**63 - 1)
 
 
-def apply_list_query(form: CompiledForm, reader: Reader, stmt: Select[Any], query: ListQuery,
-                     dialect: str) -> Select[Any]:
+def apply_list_query(
+    form: CompiledForm, reader: Reader, stmt: Select[Any], query: ListQuery, dialect: str
+) -> Select[Any]:
     """Add WHERE, ORDER BY (with `id` as the tie-breaker), LIMIT and OFFSET."""
     stmt = stmt.where(filter_clause(form, query.filters, dialect))
-    order = []
+    order: list[ColumnElement[Any]] = []
     for key, descending in query.sort:
         column = reader.sort_column(key)
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
@@ -186,7 +194,8 @@ def filter_clause(form: CompiledForm, filters: list[Filter], dialect: str) -> Co
 def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:
     column: Any = form.table.c[item.key]
     if item.op == "isnull":
-        return column.is_(None) if item.value else column.is_not(None)
+        null_check: ColumnElement[bool] = column.is_(None) if item.value else column.is_not(None)
+        return null_check
     if item.op == "contains" and field_type(form, item.key) == "multi_select":
         return _json_contains(column, item.value, dialect)
     build: Callable[[Any, Any], ColumnElement[bool]] = _BUILDERS[item.op]

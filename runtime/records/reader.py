@@ -65,7 +65,9 @@ class Reader:
         if self.form.parent is None:
             self._add_user("created_by")
             for key in SYSTEM_READ:
-                self._add_plain(key, table.c[key], _plain_encoder("datetime" if key != "version" else "integer"))
+                self._add_plain(
+                    key, table.c[key], _plain_encoder("datetime" if key != "version" else "integer")
+                )
 
     def _add_plain(self, key: str, column: ColumnElement[Any], encode: Callable[[Any], Any]) -> None:
         label = f"c_{len(self.columns)}"
@@ -110,10 +112,18 @@ class Reader:
 
         def write(row: Any, record: Row) -> None:
             ref, name, size, kind, checksum = (row._mapping[n] for n in labels)
-            record[key] = None if ref is None else {
-                "id": ref, "name": name, "size": size, "type": kind, "checksum": checksum,
-                "url": f"/api/v1/files/{ref}/content",
-            }
+            record[key] = (
+                None
+                if ref is None
+                else {
+                    "id": ref,
+                    "name": name,
+                    "size": size,
+                    "type": kind,
+                    "checksum": checksum,
+                    "url": f"/api/v1/files/{ref}/content",
+                }
+            )
 
         self._writers.append(write)
 

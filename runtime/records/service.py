@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +43,7 @@ class RecordsService:
             raise NotFound("form", f"{app_key}/{form_key}")
         return app, app.forms[form_key]
 
-    def list(self, app_key: str, form_key: str, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    def list_page(self, app_key: str, form_key: str, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """A page of records matching the query-string filters, sorted, with `next_offset`."""
         app, form = self.resolve(app_key, form_key)
         query = parse_list_query(form, params)
@@ -77,8 +77,9 @@ class RecordsService:
         """Validate and insert one record."""
         return self.create_many(app_key, form_key, [data], user_id, bulk=False)[0]
 
-    def create_many(self, app_key: str, form_key: str, items: Any, user_id: int | None = None,
-                    *, bulk: bool = True) -> list[Row]:
+    def create_many(
+        self, app_key: str, form_key: str, items: Any, user_id: int | None = None, *, bulk: bool = True
+    ) -> list[Row]:
         """Insert all records or none; problems are reported as `[index].field`."""
         app, form = self.resolve(app_key, form_key)
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BULK:
@@ -90,26 +91,27 @@ class RecordsService:
             item, found = prepare(form, data, creating=True, path=prefix, user_id=user_id)
             prepared.append((prefix, item))
             problems.extend(found)
-        if problems:
-            raise InvalidRecord(problems)
         with self._writing() as conn:
-            self._check(conn, app, form, prepared)
+            self._check(conn, app, form, prepared, problems=problems)
             ids = [self._insert(conn, app, form, item, user_id) for _, item in prepared]
             return self._read_many(conn, app, form, ids)
 
-    def update(self, app_key: str, form_key: str, record_id: int, data: Any,
-               expected_version: int | None = None, user_id: int | None = None) -> Row:
+    def update(
+        self,
+        app_key: str,
+        form_key: str,
+        record_id: int,
+        data: Any,
+        expected_version: int | None = None,
+        user_id: int | None = None,
+    ) -> Row:
         """Change the given fields; with `expected_version`, refuse a stale write (409)."""
         app, form = self.resolve(app_key, form_key)
         item, problems = prepare(form, data, creating=False, user_id=user_id)
-        if problems:
-            raise InvalidRecord(problems)
         with self._writing() as conn:
             current = self._current_version(conn, form, record_id)
-            if expected_version is not None and current != expected_version:
-                raise Conflict([FieldProblem(None, "version_conflict",
-                                             f"the record is at version {current}, not {expected_version}")])
-            self._check(conn, app, form, [("", item)], own_id=record_id)
+            _expect_version(current, expected_version)
+            self._check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
             values = {**item.values, "updated_at": self.clock(), "version": current + 1}
             table = form.table
             conn.execute(update(table).where(table.c.id == record_id).values(**values))
@@ -117,15 +119,14 @@ class RecordsService:
                 self._replace_children(conn, form.children[key], record_id, rows)
             return self._read_one(conn, app, form, record_id)
 
-    def delete(self, app_key: str, form_key: str, record_id: int,
-               expected_version: int | None = None) -> None:
+    def delete(
+        self, app_key: str, form_key: str, record_id: int, expected_version: int | None = None
+    ) -> None:
         """Delete a record and its child rows, unless restrict-links still point at it."""
         app, form = self.resolve(app_key, form_key)
         with self._writing() as conn:
             current = self._current_version(conn, form, record_id)
-            if expected_version is not None and current != expected_version:
-                raise Conflict([FieldProblem(None, "version_conflict",
-                                             f"the record is at version {current}, not {expected_version}")])
+            _expect_version(current, expected_version)
             blocking = restricting_references(conn, app, form, record_id)
             if blocking:
                 raise Conflict(blocking)
@@ -136,19 +137,32 @@ class RecordsService:
     def _writing(self) -> Any:
         return _IntegrityGuard(write(self.engine))
 
-    def _check(self, conn: Connection, app: CompiledApp, form: CompiledForm,
-               items: list[tuple[str, Prepared]], own_id: int | None = None) -> None:
-        problems = reference_problems(conn, app, form, items)
+    def _check(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        items: list[tuple[str, Prepared]],
+        own_id: int | None = None,
+        problems: list[FieldProblem] | None = None,
+    ) -> None:
+        """Raise every problem: those found already, plus references and uniqueness."""
+        problems = list(problems or [])
+        problems.extend(reference_problems(conn, app, form, items))
         problems.extend(unique_problems(conn, form, items, own_id))
         for key, child in form.children.items():
-            rows = [(f"{prefix}{key}[{i}].", Prepared(values=row.values))
-                    for prefix, item in items for i, row in enumerate(item.children.get(key, []))]
+            rows = [
+                (f"{prefix}{key}[{i}].", Prepared(values=row.values))
+                for prefix, item in items
+                for i, row in enumerate(item.children.get(key, []))
+            ]
             problems.extend(unique_problems(conn, child, rows))
         if problems:
             raise InvalidRecord(problems)
 
-    def _insert(self, conn: Connection, app: CompiledApp, form: CompiledForm, item: Prepared,
-                user_id: int | None) -> int:
+    def _insert(
+        self, conn: Connection, app: CompiledApp, form: CompiledForm, item: Prepared, user_id: int | None
+    ) -> int:
         now = self.clock()
         values = dict(item.values)
         for key, field in form.fields.items():
@@ -161,8 +175,9 @@ class RecordsService:
             self._replace_children(conn, form.children[key], record_id, rows)
         return record_id
 
-    def _replace_children(self, conn: Connection, child: CompiledForm, parent_id: int,
-                          rows: list[ChildInput]) -> None:
+    def _replace_children(
+        self, conn: Connection, child: CompiledForm, parent_id: int, rows: list[ChildInput]
+    ) -> None:
         table = child.table
         existing = set(conn.execute(select(table.c.id).where(table.c.parent_id == parent_id)).scalars())
         unknown = [r.id for r in rows if r.id is not None and r.id not in existing]
@@ -175,11 +190,13 @@ class RecordsService:
         new_rows = []
         for position, row in enumerate(rows):
             if row.id is None:
-                new_rows.append({**_all_columns(child, row.values), "parent_id": parent_id,
-                                 "position": position})
+                new_rows.append(
+                    {**_all_columns(child, row.values), "parent_id": parent_id, "position": position}
+                )
             else:
-                conn.execute(update(table).where(table.c.id == row.id)
-                             .values(**row.values, position=position))
+                conn.execute(
+                    update(table).where(table.c.id == row.id).values(**row.values, position=position)
+                )
         if new_rows:
             conn.execute(insert(table), new_rows)
 
@@ -196,12 +213,17 @@ class RecordsService:
             raise NotFound(form.key, record_id)
         return records[0]
 
-    def _read_many(self, conn: Connection, app: CompiledApp, form: CompiledForm,
-                   ids: list[int]) -> list[Row]:
+    def _read_many(self, conn: Connection, app: CompiledApp, form: CompiledForm, ids: list[int]) -> list[Row]:
         reader = reader_for(app, form)
         stmt = reader.select().where(form.table.c.id.in_(ids)).order_by(form.table.c.id)
         by_id = {r["id"]: r for r in read_records(conn, app, form, stmt)}
         return [by_id[i] for i in ids if i in by_id]
+
+
+def _expect_version(current: int, expected: int | None) -> None:
+    if expected is not None and current != expected:
+        message = f"the record is at version {current}, not {expected}"
+        raise Conflict([FieldProblem(None, "version_conflict", message)])
 
 
 def _all_columns(form: CompiledForm, values: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +240,7 @@ class _IntegrityGuard:
     def __enter__(self) -> Connection:
         return self.inner.__enter__()  # type: ignore[no-any-return]
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             self.inner.__exit__(kind, exc, tb)
         except IntegrityError as error:

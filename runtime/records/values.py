@@ -30,6 +30,7 @@ class ValueProblem(Exception):
 def converter_for(app: App, spec: Any) -> Converter:
     """A function turning input into the stored value (None stays None)."""
     kind = spec.type
+    base: Converter
     if kind in ("text", "long_text", "auto_number"):
         base = _text
     elif kind == "email":
@@ -180,9 +181,9 @@ def _integer(value: Any) -> int | None:
         raise ValueProblem("type", "must be a whole number")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,19}\s*", value):
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,19}\s*", value)
+    ):
         number = int(value)
     elif isinstance(value, str) and not value.strip():
         return None

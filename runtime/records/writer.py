@@ -28,8 +28,9 @@ class Prepared:
     children: dict[str, list[ChildInput]] = field(default_factory=dict)
 
 
-def prepare(form: CompiledForm, data: Any, *, creating: bool, path: str = "",
-            user_id: int | None = None) -> tuple[Prepared, list[FieldProblem]]:
+def prepare(
+    form: CompiledForm, data: Any, *, creating: bool, path: str = "", user_id: int | None = None
+) -> tuple[Prepared, list[FieldProblem]]:
     """Convert `data` for `form`. On create, defaults fill what is missing."""
     prepared = Prepared()
     problems: list[FieldProblem] = []
@@ -55,16 +56,16 @@ def prepare(form: CompiledForm, data: Any, *, creating: bool, path: str = "",
     return prepared, problems
 
 
-def _convert(field: Any, value: Any, where: str, into: dict[str, Any],
-             problems: list[FieldProblem]) -> None:
+def _convert(field: Any, value: Any, where: str, into: dict[str, Any], problems: list[FieldProblem]) -> None:
     try:
         into[field.key] = field.convert(value)
     except ValueProblem as exc:
         problems.append(FieldProblem(where, exc.code, str(exc)))
 
 
-def _prepare_children(child: CompiledForm, value: Any, where: str,
-                      user_id: int | None) -> tuple[list[ChildInput], list[FieldProblem]]:
+def _prepare_children(
+    child: CompiledForm, value: Any, where: str, user_id: int | None
+) -> tuple[list[ChildInput], list[FieldProblem]]:
     if not isinstance(value, list):
         return [], [FieldProblem(where, "type", "expected a list of rows")]
     if len(value) > MAX_CHILD_ROWS:
@@ -90,27 +91,27 @@ def _prepare_children(child: CompiledForm, value: Any, where: str,
 
 
 def _apply_defaults(form: CompiledForm, prepared: Prepared, user_id: int | None) -> None:
-    for key, field in form.fields.items():
+    for key, spec in form.fields.items():
         if key in prepared.values and prepared.values[key] is not None:
             continue
-        default = getattr(field.spec, "default", None)
+        default = getattr(spec.spec, "default", None)
         if default == "current_user":
             prepared.values[key] = user_id
         elif default is not None:
-            prepared.values[key] = field.convert(default)
+            prepared.values[key] = spec.convert(default)
 
 
 def _missing(form: CompiledForm, prepared: Prepared, path: str, creating: bool) -> list[FieldProblem]:
     problems = []
-    for key, field in form.fields.items():
-        if not field.spec.required or field.type == "auto_number":
+    for key, spec in form.fields.items():
+        if not spec.spec.required or spec.type == "auto_number":
             continue
         given = key in prepared.values
         if (creating or given) and prepared.values.get(key) in (None, []):
             problems.append(FieldProblem(f"{path}{key}", "required", "is required"))
     for key in form.children:
-        spec = form.form.field(key)
+        table_field = form.form.field(key)
         rows = prepared.children.get(key)
-        if spec is not None and spec.required and (creating or rows is not None) and not rows:
+        if table_field is not None and table_field.required and (creating or rows is not None) and not rows:
             problems.append(FieldProblem(f"{path}{key}", "required", "needs at least one row"))
     return problems

@@ -15,7 +15,6 @@ def alembic_config(engine: Engine) -> Config:
     """An Alembic config pointing at Formloom's revisions."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config
 
 

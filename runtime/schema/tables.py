@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-
     BigInteger,
     Boolean,
     Column,
@@ -82,9 +81,7 @@ def build_tables(app: App) -> AppTables:
             assert child_form is not None
             name = table_name(app, form_table.form, table_field)
             parent = form_table.table
-            child = Table(
-                name, metadata, *_child_columns(parent), *_columns(app, child_form)
-            )
+            child = Table(name, metadata, *_child_columns(parent), *_columns(app, child_form))
             form_table.children[table_field.key] = ChildTable(table_field, child_form, child)
     return AppTables(app, metadata, result)
 
@@ -161,7 +158,8 @@ def column_type(spec: Any) -> TypeEngine[Any]:
     if kind == "select":
         return String(64)
     if kind == "multi_select":
-        return json_type()
+        json: TypeEngine[Any] = json_type()
+        return json
     if kind in ("link", "user", "attachment"):
         return ID
     if kind == "auto_number":

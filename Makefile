@@ -1,0 +1,36 @@
+# Formloom: `make run` serves the sales pack with demo data; `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DB     ?= sqlite:///formloom.db
+PORT   ?= 8000
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Formloom needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/formloom serve definitions/sales --db $(DB) --port $(PORT) --demo
+
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check builder runtime tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy builder runtime
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/api_vs_baseline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache formloom.db* files

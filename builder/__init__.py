@@ -1,0 +1,1 @@
+"""Authoring: the `formloom` command line (and later the web designer and publisher)."""

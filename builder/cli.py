@@ -1,0 +1,132 @@
+"""The `formloom` command line. Errors print as `file:line:col: message`, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.exc import OperationalError
+
+from runtime.db import resolve_url
+from runtime.loading.loader import load_packs
+from runtime.loading.problems import DefinitionError
+from runtime.model import App, Form
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; answers the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"error: cannot use the database {_safe(args)}: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="formloom", description="Definitions become a running app.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check packs and report every problem")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.set_defaults(run=_validate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the definition language")
+    schema.add_argument(
+        "kind",
+        nargs="?",
+        choices=["app", "form"],
+        default="app",
+        help="app: a whole pack in one file or app.yaml; form: a forms/*.yaml file",
+    )
+    schema.set_defaults(run=_schema)
+
+    serve = commands.add_parser("serve", help="serve packs over HTTP")
+    serve.add_argument("paths", nargs="+", metavar="PATH")
+    _db_option(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--files", default="files", help="folder for attachment files")
+    serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="database URL (default: $FORMLOOM_DB, then sqlite:///formloom.db)",
+    )
+
+
+def _safe(args: argparse.Namespace) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(resolve_url(getattr(args, "db", None))).render_as_string(hide_password=True)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for app in load_packs(args.paths):
+        print(
+            f"ok: {app.app} {app.version}: {len(app.forms)} forms, "
+            f"{sum(len(f.fields) for f in app.forms)} fields"
+        )
+    return 0
+
+
+def definition_schema(kind: str) -> dict[str, object]:
+    """The JSON Schema of an app file (`app`) or a form file (`form`)."""
+    model = App if kind == "app" else Form
+    schema = model.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://formloom.dev/schema/{kind}.json"
+    return schema
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(definition_schema(args.kind), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from runtime.boot import start
+    from runtime.seed import demo_file, seed_demo
+
+    runtime = start(args.paths, args.db, args.files)
+    if args.demo:
+        for path, app in zip(args.paths, runtime.apps, strict=True):
+            data = demo_file(path)
+            if data is not None:
+                count = seed_demo(runtime.service, app.app.app, data)
+                print(
+                    f"demo data: {count} records written to {app.app.app}"
+                    if count
+                    else f"demo data: {app.app.app} already holds records"
+                )
+    base = f"http://{args.host}:{args.port}"
+    print(f"Formloom is serving {', '.join(a.app.app for a in runtime.apps)} at {base}")
+    print(f"  API docs: {base}/docs    OpenAPI: {base}/openapi.json")
+    for app in runtime.apps:
+        print(f"  {app.app.app}: {base}/api/v1/{app.app.app}/{next(iter(app.forms))}")
+    sys.stdout.flush()
+    uvicorn.run(runtime.api, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

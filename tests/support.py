@@ -1,0 +1,55 @@
+"""Small helpers for tests: write a pack to a folder, serve it, count queries."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+
+from runtime.boot import Runtime, start
+
+APP_YAML = """\
+app: {key}
+label: {{zh: 测试, en: Test}}
+version: 1.0.0
+"""
+
+
+def write_pack(root: Path, forms: dict[str, str], app_key: str = "t") -> Path:
+    """A pack folder with app.yaml and one forms/<name>.yaml per entry (text is dedented)."""
+    (root / "forms").mkdir(parents=True, exist_ok=True)
+    (root / "app.yaml").write_text(APP_YAML.format(key=app_key), encoding="utf-8")
+    for name, body in forms.items():
+        (root / "forms" / f"{name}.yaml").write_text(textwrap.dedent(body), encoding="utf-8")
+    return root
+
+
+def serve(pack: Path | str, db_url: str, files: Path) -> tuple[Runtime, TestClient]:
+    """Start a runtime for one pack and a test client on its API."""
+    runtime = start([pack], db_url, files)
+    return runtime, TestClient(runtime.api)
+
+
+@contextmanager
+def count_queries(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL statements `engine` runs inside the block."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+REPO = Path(__file__).resolve().parents[1]
+SALES = REPO / "definitions" / "sales"
