@@ -54,7 +54,7 @@ def prepare_database(engine: Engine, apps: list[App]) -> list[CompiledApp]:
             own = [t for name, t in tables.metadata.tables.items() if not name.startswith("formloom_")]
             tables.metadata.create_all(conn, tables=own, checkfirst=True)
             _record_app(conn, app)
-            compiled.append(compile_app(app, tables))
+            compiled.append(compile_app(app, tables, engine.dialect.name))
     return compiled
 
 

@@ -9,7 +9,7 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/"
-DECIMAL_TEXT = r"^-?\d+(\.\d+)?$"
+DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 
 COMMON: dict[str, Schema] = {
     "Reference": {

@@ -12,6 +12,7 @@ from runtime.loading.source import PathKey, SourceFile
 from runtime.model import App, Form
 from runtime.model.fields import (
     NUMBER_TYPES,
+    TITLE_TYPES,
     AutoNumberField,
     BaseField,
     LinkField,
@@ -66,8 +67,8 @@ def _check_title(form: Form, keys: list[str], at: FormSource) -> Iterator[Proble
             ("title_field",),
             f"unknown field '{form.title_field}'{did_you_mean(form.title_field, keys)}",
         )
-    elif isinstance(field, TableField):
-        yield at.at(("title_field",), "the title field cannot be a table field")
+    elif field.type not in TITLE_TYPES:
+        yield at.at(("title_field",), f"a {field.type} field cannot be the title field")
 
 
 def _check_layout(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
@@ -83,13 +84,16 @@ def _check_layout(form: Form, keys: list[str], at: FormSource) -> Iterator[Probl
 
 
 def _check_list(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
-    sortable = [*keys, "id", "created_at", "updated_at"]
+    sortable = [f.key for f in form.fields if f.type not in ("table", "multi_select")]
+    sortable += ["id", "created_at", "updated_at", "created_by", "version"]
     for i, name in enumerate(form.list_view.columns):
         if name not in keys:
             yield at.at(("list", "columns", i), f"unknown field '{name}'{did_you_mean(name, keys)}")
     for i, item in enumerate(form.list_view.sort):
         name = item.lstrip("-")
-        if name not in sortable:
+        if name in keys and name not in sortable:
+            yield at.at(("list", "sort", i), f"cannot sort on '{name}': it holds several values")
+        elif name not in sortable:
             yield at.at(("list", "sort", i), f"unknown field '{name}'{did_you_mean(name, keys)}")
 
 

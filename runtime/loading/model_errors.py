@@ -59,7 +59,7 @@ def _problem(item: Any, loc: Loc, path: PathKey, root: type[BaseModel], source: 
         return source.at((*path, "type"), f"unknown field type '{tag}'{did_you_mean(tag, FIELD_TYPES)}")
     if kind == "union_tag_not_found":
         return source.at(path, "a field needs a 'type'")
-    if kind in {"identifier", "reserved_name", "pattern_invalid", "auto_number_pattern"}:
+    if kind in {"identifier", "reserved_name", "pattern_invalid", "auto_number_pattern", "option_repeated"}:
         return source.at(path, str(item["msg"]))
     if kind == "literal_error":
         expected = item["ctx"]["expected"]

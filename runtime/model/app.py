@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field as Spec
 from pydantic import field_validator
 
-from runtime.model.common import Identifier, Labels, Strict
+from runtime.model.common import Identifier, Label, Strict
 from runtime.model.fields import Field, LinkField, TableField
 
 SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
 
 
-def _label_shorthand(value: Any) -> Any:
-    return {"en": value} if isinstance(value, str) else value
-
-
 class Section(Strict):
     """A part of the form layout: a titled block of fields in one to four columns."""
 
-    section: Labels
+    section: Label
     columns: int = Spec(default=1, ge=1, le=4)
     fields: list[Identifier] = Spec(min_length=1)
-
-    _label = field_validator("section", mode="before")(_label_shorthand)
 
 
 class ListView(Strict):
@@ -49,14 +43,12 @@ class Form(Strict):
     """A form: one table of records, its fields, layout and list defaults."""
 
     form: Identifier
-    label: Labels
+    label: Label
     title_field: Identifier | None = None
     child: bool = False
     fields: list[Field] = Spec(min_length=1)
     layout: list[Section] = Spec(default_factory=list)
     list_view: ListView = Spec(default_factory=ListView, alias="list")
-
-    _label = field_validator("label", mode="before")(_label_shorthand)
 
     @property
     def key(self) -> str:
@@ -84,14 +76,26 @@ class App(Strict):
     """An app: a named, versioned set of forms (later also workflows and dashboards)."""
 
     app: Identifier = Spec(max_length=20)
-    label: Labels
+    label: Label
     version: str = Spec(pattern=r"^\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$")
-    description: Labels | None = None
+    description: Label | None = None
     default_region: str = Spec(default="CN", pattern=r"^[A-Z]{2}$")
     currency: str = Spec(default="CNY", pattern=r"^[A-Z]{3}$")
+    timezone: str = "UTC"
     forms: list[Form] = Spec(default_factory=list)
 
-    _label = field_validator("label", "description", mode="before")(_label_shorthand)
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'; use a name such as Asia/Shanghai") from exc
+        return value
+
+    def zone(self) -> ZoneInfo:
+        """The app's time zone: it decides the date parts of auto numbers."""
+        return ZoneInfo(self.timezone)
 
     @property
     def key(self) -> str:

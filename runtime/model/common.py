@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -56,3 +56,11 @@ class Labels(Strict):
         """The label in `language`, falling back to the other language."""
         chosen = self.zh if language == "zh" else self.en
         return chosen or self.en or self.zh or ""
+
+
+def _label_from_text(value: object) -> object:
+    return {"en": value} if isinstance(value, str) else value
+
+
+# A label: `{zh: 线索, en: Lead}`, or plain text used for every language.
+Label = Annotated[Labels, BeforeValidator(_label_from_text, json_schema_input_type=Labels | str)]

@@ -7,11 +7,11 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from pydantic import BeforeValidator, field_validator, model_validator
 from pydantic import Field as Spec
-from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from runtime.model.common import Identifier, Labels, Strict
+from runtime.model.common import Identifier, Label, Strict
 
 OPTION_KEY = r"^[a-z0-9][a-z0-9_]*$"
 AUTO_NUMBER_TOKENS = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
@@ -33,16 +33,11 @@ class BaseField(Strict):
     """Options every field type has."""
 
     key: Identifier
-    label: Labels | None = None
-    help: Labels | None = None
+    label: Label | None = None
+    help: Label | None = None
     required: bool = False
     read_only: bool = False
     index: bool = False
-
-    @field_validator("label", "help", mode="before")
-    @classmethod
-    def _plain_label(cls, value: Any) -> Any:
-        return {"en": value} if isinstance(value, str) else value
 
     def title(self, language: str = "en") -> str:
         """The label shown to users; the key when no label is given."""
@@ -176,23 +171,36 @@ class Option(Strict):
     """One choice of a select field."""
 
     key: str = Spec(pattern=OPTION_KEY, max_length=64)
-    label: Labels | None = None
+    label: Label | None = None
     group: str | None = Spec(default=None, pattern=OPTION_KEY, max_length=64)
 
-    @field_validator("label", mode="before")
-    @classmethod
-    def _plain_label(cls, value: Any) -> Any:
-        return {"en": value} if isinstance(value, str) else value
+
+def _options_from_text(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"key": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+# Options: a list of `{key, label, group}`, or of plain keys.
+Options = Annotated[
+    list[Option],
+    BeforeValidator(_options_from_text, json_schema_input_type=list[Option | str]),
+    Spec(min_length=1),
+]
 
 
 class _ChoiceBase(BaseField):
-    options: list[Option] = Spec(min_length=1)
+    options: Options
 
-    @field_validator("options", mode="before")
+    @field_validator("options")
     @classmethod
-    def _plain_options(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"key": item} if isinstance(item, str) else item for item in value]
+    def _distinct_keys(cls, value: list[Option]) -> list[Option]:
+        keys = [option.key for option in value]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "option_repeated", "option '{key}' is listed twice", {"key": repeated[0]}
+            )
         return value
 
     def option_keys(self) -> list[str]:
@@ -313,3 +321,7 @@ FIELD_TYPES: tuple[str, ...] = (
     "attachment",
 )
 NUMBER_TYPES = frozenset({"integer", "decimal", "money", "percent"})
+# Types whose value can stand for a record (its title, shown for links).
+TITLE_TYPES = frozenset(
+    {"text", "long_text", "email", "phone", "url", "auto_number", "date", "datetime", "select"} | NUMBER_TYPES
+)

@@ -8,27 +8,11 @@ from typing import Any
 from sqlalchemy import Table
 
 from runtime.model import App, Form
-from runtime.model.fields import TableField
-from runtime.records.values import Converter, converter_for
+from runtime.model.fields import TITLE_TYPES, TableField
+from runtime.records.values import SQLITE_EXACT_DIGITS, Converter, converter_for
 from runtime.schema.tables import AppTables, FormTable
 
-DISPLAY_TYPES = frozenset(
-    {
-        "text",
-        "long_text",
-        "email",
-        "phone",
-        "url",
-        "auto_number",
-        "integer",
-        "decimal",
-        "money",
-        "percent",
-        "date",
-        "datetime",
-        "select",
-    }
-)
+DISPLAY_TYPES = TITLE_TYPES
 
 
 @dataclass
@@ -85,9 +69,10 @@ class CompiledApp:
         return self.forms[key]
 
 
-def compile_app(app: App, tables: AppTables) -> CompiledApp:
-    """Compile every top-level form of `app` against its tables."""
-    forms = {key: _compile_form(app, ft) for key, ft in tables.forms.items()}
+def compile_app(app: App, tables: AppTables, dialect: str = "postgresql") -> CompiledApp:
+    """Compile every top-level form of `app` against its tables, for one database dialect."""
+    exact = SQLITE_EXACT_DIGITS if dialect == "sqlite" else None
+    forms = {key: _compile_form(app, ft, exact) for key, ft in tables.forms.items()}
     return CompiledApp(app, tables, forms)
 
 
@@ -104,17 +89,17 @@ def title_field_of(form: Form) -> str:
     return "id"
 
 
-def _compile_form(app: App, form_table: FormTable) -> CompiledForm:
-    compiled = _compiled(app, form_table.form, form_table.table)
+def _compile_form(app: App, form_table: FormTable, exact: int | None) -> CompiledForm:
+    compiled = _compiled(app, form_table.form, form_table.table, exact)
     for key, child in form_table.children.items():
-        sub = _compiled(app, child.form, child.table)
+        sub = _compiled(app, child.form, child.table, exact)
         sub.parent = compiled
         compiled.children[key] = sub
     return compiled
 
 
-def _compiled(app: App, form: Form, table: Table) -> CompiledForm:
-    fields = {f.key: CompiledField(f, converter_for(app, f)) for f in form.stored_fields()}
+def _compiled(app: App, form: Form, table: Table, exact: int | None) -> CompiledForm:
+    fields = {f.key: CompiledField(f, converter_for(app, f, exact)) for f in form.stored_fields()}
     return CompiledForm(app, form, table, fields, title_field=title_field_of(form))
 
 

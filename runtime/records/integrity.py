@@ -42,10 +42,54 @@ def reference_problems(
     return problems
 
 
+def attachment_problems(
+    conn: Connection, app: CompiledApp, form: CompiledForm, items: list[Item]
+) -> list[FieldProblem]:
+    """Attached files must respect their field's `max_size` and `accept`: one query in all."""
+    wanted = [
+        (f"{prefix}{key}", values[key], field.spec)
+        for prefix, values, sub in _all_values(form, items)
+        for key, field in sub.fields.items()
+        if field.type == "attachment"
+        and values.get(key) is not None
+        and (field.spec.max_size or field.spec.accept)
+    ]
+    if not wanted:
+        return []
+    files = app.tables.metadata.tables["formloom_files"]
+    stmt = select(files.c.id, files.c.size, files.c.content_type)
+    facts = {row.id: row for row in conn.execute(stmt.where(files.c.id.in_({w[1] for w in wanted})))}
+    problems = []
+    for path, file_id, spec in wanted:
+        fact = facts.get(file_id)
+        if fact is None:
+            continue  # reported as not_found by reference_problems
+        if spec.max_size and fact.size > spec.max_size:
+            problems.append(FieldProblem(path, "max_size", f"the file is larger than {spec.max_size} bytes"))
+        if spec.accept and not _accepted(fact.content_type, spec.accept):
+            problems.append(
+                FieldProblem(path, "file_type", f"only {', '.join(spec.accept)} files are accepted")
+            )
+    return problems
+
+
+def _accepted(content_type: str, accept: list[str]) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    for pattern in accept:
+        pattern = pattern.lower()
+        if kind == pattern or (pattern.endswith("/*") and kind.startswith(pattern[:-1])):
+            return True
+    return False
+
+
 def unique_problems(
     conn: Connection, form: CompiledForm, items: list[Item], own_id: int | None = None
 ) -> list[FieldProblem]:
-    """Unique fields must not repeat a stored value nor each other within one request."""
+    """Unique fields must not repeat a stored value nor each other within one request.
+
+    `own_id` is the record being changed: its own values (and, for a child form, the
+    rows of that parent, which the request replaces) do not count as taken.
+    """
     problems = []
     for key, field in form.fields.items():
         if not getattr(field.spec, "unique", False):
@@ -56,7 +100,8 @@ def unique_problems(
         column = form.table.c[key]
         stmt = select(column).where(column.in_({v for _, v in given}))
         if own_id is not None:
-            stmt = stmt.where(form.table.c.id != own_id)
+            own = form.table.c.parent_id if form.parent is not None else form.table.c.id
+            stmt = stmt.where(own != own_id)
         taken = set(conn.execute(stmt).scalars())
         seen: set[Any] = set()
         for path, value in given:

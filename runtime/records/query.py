@@ -6,11 +6,13 @@ fields and operators are accepted, so nothing from the query string becomes SQL 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal_column, select, true
+from sqlalchemy import Select, String, and_, exists, func, literal_column, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.records.compiled import CompiledForm
@@ -45,6 +47,7 @@ SYSTEM_TYPES = {
     "version": "integer",
 }
 MAX_IN = 500
+DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass
@@ -74,6 +77,8 @@ def parse_list_query(form: CompiledForm, params: Iterable[tuple[str, str]]) -> L
     problems: list[FieldProblem] = []
     for name, raw in params:
         try:
+            if "\x00" in raw or "\x00" in name:
+                raise ValueProblem("invalid", "must not contain NUL characters")
             _apply_param(form, query, name, raw)
         except ValueProblem as exc:
             problems.append(FieldProblem(f"query.{name}", exc.code, str(exc)))
@@ -101,7 +106,7 @@ def _apply_param(form: CompiledForm, query: ListQuery, name: str, raw: str) -> N
 
 
 def _bounded_int(raw: str, low: int, high: int) -> int:
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    if not DIGITS.fullmatch(raw.strip()) or not low <= int(raw) <= high:
         raise ValueProblem("invalid", f"must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -152,7 +157,7 @@ def _filter(form: CompiledForm, key: str, op: str, raw: str) -> Filter:
 
 def _value(form: CompiledForm, key: str, kind: str, raw: str) -> Any:
     if kind in ("link", "user", "attachment") or key == "id":
-        if not raw.isdigit():
+        if not DIGITS.fullmatch(raw):
             raise ValueProblem("type", "must be a record id")
         return parse_reference(int(raw))
     if kind == "boolean":
@@ -178,7 +183,7 @@ def apply_list_query(
     stmt = stmt.where(filter_clause(form, query.filters, dialect))
     order: list[ColumnElement[Any]] = []
     for key, descending in query.sort:
-        column = reader.sort_column(key)
+        column = text_order(reader.sort_column(key), dialect)
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
     order.append(form.table.c.id.desc() if query.sort[-1:] == [("id", True)] else form.table.c.id)
     return stmt.order_by(*order).limit(query.limit + 1).offset(query.offset)
@@ -198,8 +203,20 @@ def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[
         return null_check
     if item.op == "contains" and field_type(form, item.key) == "multi_select":
         return _json_contains(column, item.value, dialect)
+    if item.op in ("lt", "lte", "gt", "gte") and isinstance(column.type, String):
+        column = column.collate(_BINARY[dialect == "postgresql"])
     build: Callable[[Any, Any], ColumnElement[bool]] = _BUILDERS[item.op]
     return build(column, item.value)
+
+
+_BINARY = {True: "C", False: "BINARY"}
+
+
+def text_order(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """Text sorts the same on every database: case-insensitive, then by code point."""
+    if isinstance(column.type, String):
+        return func.lower(column).collate(_BINARY[dialect == "postgresql"])
+    return column
 
 
 _BUILDERS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -217,6 +234,7 @@ _BUILDERS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 def _json_contains(column: Any, value: str, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return column.contains([value])  # type: ignore[no-any-return]
+        contains: ColumnElement[bool] = type_coerce(column, JSONB).contains([value])
+        return contains
     each = func.json_each(column).table_valued("value")
     return exists(select(literal_column("1")).select_from(each).where(each.c.value == value))

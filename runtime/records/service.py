@@ -18,7 +18,12 @@ from runtime.db import write
 from runtime.records.autonumber import next_number
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
-from runtime.records.integrity import reference_problems, restricting_references, unique_problems
+from runtime.records.integrity import (
+    attachment_problems,
+    reference_problems,
+    restricting_references,
+    unique_problems,
+)
 from runtime.records.query import apply_list_query, filter_clause, parse_list_query
 from runtime.records.reader import Row, read_records, reader_for
 from runtime.records.writer import ChildInput, Prepared, prepare
@@ -149,6 +154,7 @@ class RecordsService:
         """Raise every problem: those found already, plus references and uniqueness."""
         problems = list(problems or [])
         problems.extend(reference_problems(conn, app, form, items))
+        problems.extend(attachment_problems(conn, app, form, items))
         problems.extend(unique_problems(conn, form, items, own_id))
         for key, child in form.children.items():
             rows = [
@@ -156,7 +162,7 @@ class RecordsService:
                 for prefix, item in items
                 for i, row in enumerate(item.children.get(key, []))
             ]
-            problems.extend(unique_problems(conn, child, rows))
+            problems.extend(unique_problems(conn, child, rows, own_id))
         if problems:
             raise InvalidRecord(problems)
 
@@ -164,10 +170,11 @@ class RecordsService:
         self, conn: Connection, app: CompiledApp, form: CompiledForm, item: Prepared, user_id: int | None
     ) -> int:
         now = self.clock()
+        today = now.astimezone(app.app.zone()).date()
         values = dict(item.values)
         for key, field in form.fields.items():
             if field.type == "auto_number":
-                values[key] = next_number(conn, app.app.app, form.key, key, field.spec.pattern, now.date())
+                values[key] = next_number(conn, app.app.app, form.key, key, field.spec.pattern, today)
         values.update(created_at=now, updated_at=now, created_by=user_id, version=1)
         table = form.table
         record_id = int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())

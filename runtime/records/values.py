@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,8 @@ from runtime.model.fields import NUMBER_TYPES
 from runtime.schema.tables import MONEY, PERCENT
 
 Converter = Callable[[Any], Any]
+WIDE = Context(prec=100)
+SQLITE_EXACT_DIGITS = 15
 
 
 class ValueProblem(Exception):
@@ -27,8 +29,12 @@ class ValueProblem(Exception):
         super().__init__(message)
 
 
-def converter_for(app: App, spec: Any) -> Converter:
-    """A function turning input into the stored value (None stays None)."""
+def converter_for(app: App, spec: Any, exact_digits: int | None = None) -> Converter:
+    """A function turning input into the stored value (None stays None).
+
+    `exact_digits` caps the significant digits of decimals where the database keeps
+    no more (SQLite stores them as 64-bit floats): a longer value is refused, not rounded.
+    """
     kind = spec.type
     base: Converter
     if kind in ("text", "long_text", "auto_number"):
@@ -42,7 +48,7 @@ def converter_for(app: App, spec: Any) -> Converter:
     elif kind == "integer":
         base = _integer
     elif kind in NUMBER_TYPES:
-        base = _decimal_parser(*_precision(spec))
+        base = _decimal_parser(*_precision(spec), exact_digits)
     elif kind == "boolean":
         base = _boolean
     elif kind == "date":
@@ -182,7 +188,7 @@ def _integer(value: Any) -> int | None:
     if isinstance(value, int):
         number = value
     elif (isinstance(value, float) and value.is_integer()) or (
-        isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,19}\s*", value)
+        isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,19}\s*", value)
     ):
         number = int(value)
     elif isinstance(value, str) and not value.strip():
@@ -194,7 +200,7 @@ def _integer(value: Any) -> int | None:
     return number
 
 
-def _decimal_parser(precision: int, scale: int) -> Converter:
+def _decimal_parser(precision: int, scale: int, exact_digits: int | None = None) -> Converter:
     limit = Decimal(10) ** (precision - scale)
     step = Decimal(1).scaleb(-scale)
 
@@ -211,9 +217,14 @@ def _decimal_parser(precision: int, scale: int) -> Converter:
             raise ValueProblem("type", "must be a finite number")
         if abs(number) >= limit:
             raise ValueProblem("max", f"must have at most {precision - scale} digits before the point")
-        rounded = number.quantize(step)
+        with localcontext(WIDE):
+            rounded = number.quantize(step)
         if rounded != number:
             raise ValueProblem("scale", f"must have at most {scale} digits after the point")
+        if exact_digits is not None and len(rounded.normalize().as_tuple().digits) > exact_digits:
+            raise ValueProblem(
+                "precision", f"this database keeps at most {exact_digits} significant digits exactly"
+            )
         return rounded
 
     return parse
@@ -229,7 +240,7 @@ def parse_date(value: Any) -> dt.date | None:
     """An ISO date (`2026-11-28`)."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
         raise ValueProblem("type", "must be a date written YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value.strip())
@@ -241,7 +252,9 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     """An ISO 8601 date and time; without an offset it is taken as UTC. Returned in UTC."""
     if isinstance(value, dt.datetime):
         moment = value
-    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ][0-9:.+\-Z]+", value.strip()):
+    elif isinstance(value, str) and re.fullmatch(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.+\-Z]+", value.strip()
+    ):
         try:
             moment = dt.datetime.fromisoformat(value.strip())
         except ValueError as exc:
@@ -274,6 +287,8 @@ def _choices_parser(keys: list[str]) -> Converter:
     def parse(value: Any) -> list[str] | None:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueProblem("type", "must be a list of options")
+        if not value:
+            return None
         wrong = [v for v in value if v not in allowed]
         if wrong:
             raise ValueProblem("option", f"{wrong[:5]} are not options; choose from {keys}")

@@ -84,7 +84,8 @@ def _prepare_children(
                     problems.append(FieldProblem(f"{prefix}id", "type", "must be a row id"))
                 else:
                     row_id = raw_id
-        prepared, found = prepare(child, item, creating=True, path=prefix, user_id=user_id)
+        creating = row_id is None  # a kept row changes only the fields it sends
+        prepared, found = prepare(child, item, creating=creating, path=prefix, user_id=user_id)
         rows.append(ChildInput(row_id, prepared.values))
         problems.extend(found)
     return rows, problems

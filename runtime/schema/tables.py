@@ -13,7 +13,6 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
@@ -23,7 +22,7 @@ from sqlalchemy.types import TypeEngine
 from runtime.model import App, Form
 from runtime.model.fields import DecimalField, LinkField, TableField
 from runtime.schema.system import ID, NAMING, files, users
-from runtime.schema.types import UTCDateTime, json_type
+from runtime.schema.types import ExactDecimal, UTCDateTime, json_type
 
 MONEY = (18, 2)
 PERCENT = (12, 6)
@@ -145,10 +144,10 @@ def column_type(spec: Any) -> TypeEngine[Any]:
     if kind == "integer":
         return BigInteger()
     if isinstance(spec, DecimalField):
-        return Numeric(spec.precision, spec.scale, asdecimal=True)
+        return ExactDecimal(spec.precision, spec.scale)
     if kind in ("money", "percent"):
         precision, scale = MONEY if kind == "money" else PERCENT
-        return Numeric(precision, scale, asdecimal=True)
+        return ExactDecimal(precision, scale)
     if kind == "boolean":
         return Boolean(create_constraint=False)
     if kind == "date":

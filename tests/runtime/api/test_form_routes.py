@@ -82,8 +82,12 @@ def test_every_field_type_round_trips(client) -> None:  # type: ignore[no-untype
     company = client.post("/api/v1/t/company", json={"name": "Acme"}).json()
     upload = client.post("/api/v1/files", files={"file": ("c.pdf", b"%PDF-1.4 x", "application/pdf")})
     assert upload.status_code == 201
-    body = {**FULL_DEAL, "company": company["id"], "contract": upload.json()["id"],
-            "items": [{"product": "A", "quantity": 2, "company": company["id"]}, {"product": "B"}]}
+    body = {
+        **FULL_DEAL,
+        "company": company["id"],
+        "contract": upload.json()["id"],
+        "items": [{"product": "A", "quantity": 2, "company": company["id"]}, {"product": "B"}],
+    }
     created = client.post("/api/v1/t/deal", json=body)
     assert created.status_code == 201, created.text
     record = client.get(f"/api/v1/t/deal/{created.json()['id']}").json()
@@ -106,7 +110,9 @@ def test_every_field_type_round_trips(client) -> None:  # type: ignore[no-untype
     assert record["contract"]["type"] == "application/pdf"
     assert len(record["contract"]["checksum"]) == 64
     assert [(r["position"], r["product"], r["quantity"]) for r in record["items"]] == [
-        (0, "A", "2.00"), (1, "B", None)]
+        (0, "A", "2.00"),
+        (1, "B", None),
+    ]
     assert record["items"][0]["company"] == {"id": company["id"], "display": "Acme"}
     assert record["owner"] is None and record["version"] == 1
 
@@ -117,27 +123,50 @@ def test_defaults_fill_missing_values(client) -> None:  # type: ignore[no-untype
 
 
 def test_validation_errors_name_every_field(client) -> None:  # type: ignore[no-untyped-def]
-    bad = {"title": "lowercase", "contact_email": "nope", "phone": "12", "site": "ftp://x",
-           "seats": 0, "ratio": "1.0001", "won": "yes", "close_on": "2026-02-30",
-           "stage": "maybe", "tags": ["warm"], "company": 999, "nosuch": 1, "number": "X"}
+    bad = {
+        "title": "lowercase",
+        "contact_email": "nope",
+        "phone": "12",
+        "site": "ftp://x",
+        "seats": 0,
+        "ratio": "1.0001",
+        "won": "yes",
+        "close_on": "2026-02-30",
+        "stage": "maybe",
+        "tags": ["warm"],
+        "company": 999,
+        "nosuch": 1,
+        "number": "X",
+    }
     response = client.post("/api/v1/t/deal", json=bad)
     assert response.status_code == 422
     codes = {e["field"]: e["code"] for e in response.json()["errors"]}
     assert codes == {
-        "title": "pattern", "contact_email": "invalid", "phone": "invalid", "site": "invalid",
-        "seats": "min", "ratio": "scale", "won": "type", "close_on": "invalid",
-        "stage": "option", "tags": "option", "nosuch": "unknown_field", "number": "read_only",
+        "title": "pattern",
+        "contact_email": "invalid",
+        "phone": "invalid",
+        "site": "invalid",
+        "seats": "min",
+        "ratio": "scale",
+        "won": "type",
+        "close_on": "invalid",
+        "stage": "option",
+        "tags": "option",
+        "nosuch": "unknown_field",
+        "number": "read_only",
         "company": "not_found",
     }
     missing_link = client.post("/api/v1/t/deal", json={"title": "Ok", "company": 999})
     assert missing_link.status_code == 422
     assert missing_link.json()["errors"] == [
-        {"field": "company", "code": "not_found", "message": "no record with id 999"}]
+        {"field": "company", "code": "not_found", "message": "no record with id 999"}
+    ]
 
 
 def test_child_row_errors_carry_their_path(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/t/deal", json={"title": "X", "items": [{"product": "A"},
-                                                                          {"quantity": -1}]})
+    response = client.post(
+        "/api/v1/t/deal", json={"title": "X", "items": [{"product": "A"}, {"quantity": -1}]}
+    )
     assert response.status_code == 422
     fields = sorted(e["field"] for e in response.json()["errors"])
     assert fields == ["items[1].product", "items[1].quantity"]
@@ -156,9 +185,11 @@ def test_patch_changes_fields_and_checks_version(client) -> None:  # type: ignor
     record = client.post("/api/v1/t/deal", json={"title": "A", "items": [{"product": "x"}]}).json()
     url = f"/api/v1/t/deal/{record['id']}"
     row_id = record["items"][0]["id"]
-    changed = client.patch(url, json={"seats": 7, "items": [{"product": "new"},
-                                                             {"id": row_id, "product": "x2"}]},
-                           headers={"If-Match": '"1"'})
+    changed = client.patch(
+        url,
+        json={"seats": 7, "items": [{"product": "new"}, {"id": row_id, "product": "x2"}]},
+        headers={"If-Match": '"1"'},
+    )
     assert changed.status_code == 200, changed.text
     assert changed.headers["ETag"] == '"2"'
     body = changed.json()
@@ -175,8 +206,10 @@ def test_patch_changes_fields_and_checks_version(client) -> None:  # type: ignor
 
 def test_delete_is_refused_while_restrict_links_point_at_the_record(client) -> None:  # type: ignore[no-untyped-def]
     company = client.post("/api/v1/t/company", json={"name": "Acme"}).json()
-    deal = client.post("/api/v1/t/deal", json={"title": "A", "company": company["id"],
-                                                "items": [{"product": "p", "company": company["id"]}]})
+    deal = client.post(
+        "/api/v1/t/deal",
+        json={"title": "A", "company": company["id"], "items": [{"product": "p", "company": company["id"]}]},
+    )
     refused = client.delete(f"/api/v1/t/company/{company['id']}")
     assert refused.status_code == 409
     assert "refer to it" in refused.json()["errors"][0]["message"]
@@ -196,8 +229,7 @@ def test_bulk_create_is_all_or_nothing(client) -> None:  # type: ignore[no-untyp
 
 
 def test_auto_numbers_follow_each_other(client) -> None:  # type: ignore[no-untyped-def]
-    numbers = [client.post("/api/v1/t/deal", json={"title": f"T{i}"}).json()["number"]
-               for i in range(3)]
+    numbers = [client.post("/api/v1/t/deal", json={"title": f"T{i}"}).json()["number"] for i in range(3)]
     assert [n[-4:] for n in numbers] == ["0001", "0002", "0003"]
     refused = client.post("/api/v1/t/deal", json={"title": "bad"})
     assert refused.status_code == 422
@@ -214,3 +246,63 @@ def test_bad_requests_answer_4xx_in_the_error_shape(client) -> None:  # type: ig
     assert client.get("/api/v1/t/deal/5").status_code == 404
     assert client.get("/api/v1/t/nosuch").json()["errors"][0]["code"] == "not_found"
     assert client.patch("/api/v1/t/deal/1", json={}, headers={"If-Match": "x"}).status_code == 422
+
+
+def test_attachments_respect_max_size_and_accept(db_url: str, tmp_path: Path) -> None:
+    form = """\
+    form: doc
+    label: Doc
+    fields:
+      - {key: scan, type: attachment, max_size: 10, accept: ["image/*", application/pdf]}
+    """
+    runtime, client = serve(write_pack(tmp_path / "p", {"doc": form}), db_url, tmp_path / "f")
+    small_png = client.post("/api/v1/files", files={"file": ("a.png", b"png", "image/png")}).json()
+    big_pdf = client.post("/api/v1/files", files={"file": ("b.pdf", b"x" * 11, "application/pdf")}).json()
+    text = client.post("/api/v1/files", files={"file": ("c.txt", b"hi", "text/plain")}).json()
+    assert client.post("/api/v1/t/doc", json={"scan": small_png["id"]}).status_code == 201
+    too_big = client.post("/api/v1/t/doc", json={"scan": big_pdf["id"]})
+    assert [e["code"] for e in too_big.json()["errors"]] == ["max_size"]
+    wrong_type = client.post("/api/v1/t/doc", json={"scan": text["id"]})
+    assert [e["code"] for e in wrong_type.json()["errors"]] == ["file_type"]
+    download = client.get(small_png["url"])
+    assert download.status_code == 200 and download.content == b"png"
+    runtime.engine.dispose()
+
+
+def test_sqlite_refuses_decimals_it_cannot_keep_exactly(tmp_path: Path) -> None:
+    form = """\
+    form: sum
+    label: Sum
+    fields:
+      - {key: total, type: decimal, precision: 38, scale: 10}
+    """
+    runtime, client = serve(write_pack(tmp_path / "p", {"sum": form}), f"sqlite:///{tmp_path}/d.db",
+                            tmp_path / "f")
+    kept = client.post("/api/v1/t/sum", json={"total": "12345678901.2345"})
+    assert kept.json()["total"] == "12345678901.2345000000"
+    refused = client.post("/api/v1/t/sum", json={"total": "123456789012345678901234.0123"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "precision"
+    runtime.engine.dispose()
+
+
+def test_wide_decimals_keep_every_digit_on_postgresql(pg_schema_url: str, tmp_path: Path) -> None:
+    form = """\
+    form: sum
+    label: Sum
+    fields:
+      - {key: total, type: decimal, precision: 38, scale: 10}
+    """
+    runtime, client = serve(write_pack(tmp_path / "p", {"sum": form}), pg_schema_url, tmp_path / "f")
+    kept = client.post("/api/v1/t/sum", json={"total": "1234567890123456789012345678.0123456789"})
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["total"] == "1234567890123456789012345678.0123456789"
+    runtime.engine.dispose()
+
+
+def test_kept_child_rows_change_only_what_is_sent(client) -> None:  # type: ignore[no-untyped-def]
+    record = client.post("/api/v1/t/deal", json={"title": "A", "items": [{"product": "x", "quantity": 7}]})
+    row = record.json()["items"][0]
+    changed = client.patch(f"/api/v1/t/deal/{record.json()['id']}",
+                           json={"items": [{"id": row["id"], "product": "y"}]}).json()
+    assert (changed["items"][0]["product"], changed["items"][0]["quantity"]) == ("y", "7.00")
