@@ -79,7 +79,7 @@ def _load_folder(root: Path) -> App:
         known.update(_raw_form_key(form_source.data))
         form, found = _validate(Form, form_source, form_source.data, ())
         problems.extend(found)
-        if found:
+        if found and isinstance(form_source.data, dict):
             form = _salvage(form_source.data)
         if isinstance(form, Form):
             if form.form in where:

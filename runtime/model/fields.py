@@ -166,6 +166,16 @@ class DateTimeField(BaseField):
     min: dt.datetime | None = None
     max: dt.datetime | None = None
 
+    @field_validator("default", "min", "max")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """A moment without an offset is taken as UTC, as the API does."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
 
 class Option(Strict):
     """One choice of a select field."""
