@@ -29,7 +29,9 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         engine = create_engine(resolved, connect_args={"timeout": 30}, **options)
         _tune_sqlite(engine)
         return engine
-    return create_engine(resolved, pool_size=10, max_overflow=20, pool_pre_ping=True, **options)
+    engine = create_engine(resolved, pool_size=10, max_overflow=20, pool_pre_ping=True, **options)
+    _utc_sessions(engine)
+    return engine
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -44,6 +46,17 @@ def write(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(formloom_write=True)
         with conn.begin():
             yield conn
+
+
+def _utc_sessions(engine: Engine) -> None:
+    """PostgreSQL sessions run in UTC, so casts of timestamps to dates agree with SQLite."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_connection.commit()
 
 
 def _tune_sqlite(engine: Engine) -> None:

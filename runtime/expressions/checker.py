@@ -1,0 +1,402 @@
+"""Type-check an expression against a form's scope, annotating every node with its type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runtime.expressions.syntax import (
+    Binary,
+    Call,
+    ExpressionError,
+    Literal,
+    Membership,
+    Name,
+    Node,
+    Unary,
+)
+from runtime.expressions.types import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    INTEGER,
+    NULL,
+    TEXT,
+    Scope,
+    Type,
+)
+from runtime.loading.problems import did_you_mean
+
+ARITY: dict[str, tuple[int, int | None]] = {
+    "IF": (3, 3),
+    "IFS": (2, None),
+    "COALESCE": (1, None),
+    "IS_EMPTY": (1, 1),
+    "ROUND": (1, 2),
+    "ABS": (1, 1),
+    "MIN": (1, None),
+    "MAX": (1, None),
+    "LEN": (1, 1),
+    "CONCAT": (1, None),
+    "LOWER": (1, 1),
+    "UPPER": (1, 1),
+    "CONTAINS": (2, 2),
+    "STARTS_WITH": (2, 2),
+    "TODAY": (0, 0),
+    "NOW": (0, 0),
+    "DAYS_BETWEEN": (2, 2),
+    "ADD_DAYS": (2, 2),
+    "YEAR": (1, 1),
+    "MONTH": (1, 1),
+    "SUM": (1, 1),
+    "COUNT": (1, 1),
+    "AVG": (1, 1),
+}
+AGGREGATES = {"SUM", "COUNT", "AVG", "MIN", "MAX"}
+ORDERED = {"integer", "decimal", "text", "date", "datetime"}
+
+
+@dataclass
+class Checked:
+    """A type-checked expression and what it reads."""
+
+    node: Node
+    type: Type
+    source: str
+    fields: set[str] = field(default_factory=set)
+    links: set[tuple[str, str]] = field(default_factory=set)
+    children: set[tuple[str, str | None]] = field(default_factory=set)
+
+
+def check(node: Node, scope: Scope, source: str = "") -> Checked:
+    """Annotate `node` with types; raise `ExpressionError` at the first problem."""
+    checked = Checked(node, NULL, source)
+    checked.type = _Checker(scope, checked).visit(node)
+    return checked
+
+
+class _Checker:
+    def __init__(self, scope: Scope, out: Checked) -> None:
+        self.scope = scope
+        self.out = out
+
+    def visit(self, node: Node, in_aggregate: bool = False) -> Type:
+        if isinstance(node, Literal):
+            kind = _literal_type(node.value)
+        elif isinstance(node, Name):
+            kind = self.name(node, in_aggregate)
+        elif isinstance(node, Unary):
+            kind = self.unary(node)
+        elif isinstance(node, Binary):
+            kind = self.binary(node)
+        elif isinstance(node, Membership):
+            kind = self.membership(node)
+        elif isinstance(node, Call):
+            kind = self.call(node)
+        else:
+            raise ExpressionError("unsupported expression", node.pos)
+        node.type = kind
+        return kind
+
+    # -- names ---------------------------------------------------------------------
+
+    def name(self, node: Name, in_aggregate: bool) -> Type:
+        head = node.parts[0]
+        if len(node.parts) > 2:
+            raise ExpressionError("only one '.' is allowed: link.field or table.field", node.pos)
+        if len(node.parts) == 1:
+            if head in self.scope.fields:
+                node.ref = ("field", head)
+                self.out.fields.add(head)
+                return self.scope.fields[head]
+            if head in self.scope.children:
+                if not in_aggregate:
+                    raise ExpressionError(f"'{head}' holds rows; use COUNT({head})", node.pos)
+                node.ref = ("child", head)
+                self.out.fields.add(head)
+                self.out.children.add((head, None))
+                return INTEGER
+            raise ExpressionError(self._unknown(head), node.pos)
+        key = node.parts[1]
+        if head in self.scope.links:
+            target = self.scope.links[head]()
+            if key not in target.fields:
+                raise ExpressionError(
+                    f"form '{target.form}' has no field '{key}'{did_you_mean(key, target.fields)}", node.pos
+                )
+            node.ref = ("link", head, key)
+            self.out.fields.add(head)
+            self.out.links.add((head, key))
+            return target.fields[key]
+        if head in self.scope.children:
+            child = self.scope.children[head]()
+            if key not in child.fields:
+                raise ExpressionError(
+                    f"the rows of '{head}' have no field '{key}'{did_you_mean(key, child.fields)}", node.pos
+                )
+            if not in_aggregate:
+                raise ExpressionError(
+                    f"'{head}.{key}' holds many values; use SUM, AVG, MIN, MAX or COUNT", node.pos
+                )
+            node.ref = ("child", head, key)
+            self.out.fields.add(head)
+            self.out.children.add((head, key))
+            return child.fields[key]
+        raise ExpressionError(
+            f"'{head}' is not a link or table field{did_you_mean(head, self._names())}", node.pos
+        )
+
+    def _names(self) -> list[str]:
+        return [*self.scope.fields, *self.scope.links, *self.scope.children]
+
+    def _unknown(self, name: str) -> str:
+        return f"unknown field '{name}'{did_you_mean(name, self._names())}"
+
+    # -- operators -----------------------------------------------------------------
+
+    def unary(self, node: Unary) -> Type:
+        operand = self.visit(node.operand)
+        if node.op == "-":
+            _expect_number(operand, node.operand, "'-'")
+            return operand if operand.numeric else INTEGER
+        _expect(operand, BOOLEAN, node.operand, "'not'")
+        return BOOLEAN
+
+    def binary(self, node: Binary) -> Type:
+        left, right = self.visit(node.left), self.visit(node.right)
+        op = node.op
+        if op in ("and", "or"):
+            _expect(left, BOOLEAN, node.left, f"'{op}'")
+            _expect(right, BOOLEAN, node.right, f"'{op}'")
+            return BOOLEAN
+        if op in ("+", "-", "*", "/"):
+            _expect_number(left, node.left, f"'{op}'")
+            _expect_number(right, node.right, f"'{op}'")
+            if op == "/" or DECIMAL in (left, right) or "decimal" in (left.kind, right.kind):
+                return DECIMAL
+            return INTEGER
+        self.comparable(node, left, right)
+        return BOOLEAN
+
+    def comparable(self, node: Binary, left: Type, right: Type) -> None:
+        if NULL in (left, right):
+            if node.op not in ("==", "!="):
+                raise ExpressionError(f"null cannot be compared with '{node.op}'; use == or !=", node.pos)
+            return
+        if not _same_family(left, right):
+            raise ExpressionError(f"cannot compare {left} with {right}", node.pos)
+        if node.op not in ("==", "!=") and left.kind not in ORDERED:
+            raise ExpressionError(f"a {left} value cannot be compared with '{node.op}'", node.pos)
+        _check_option(node.left, node.right)
+        _check_option(node.right, node.left)
+
+    def membership(self, node: Membership) -> Type:
+        operand = self.visit(node.operand)
+        for item in node.items:
+            kind = self.visit(item)
+            if kind != NULL and not _same_family(operand, kind):
+                raise ExpressionError(f"cannot look for a {operand} value among {kind} values", item.pos)
+            _check_option(node.operand, item)
+        return BOOLEAN
+
+    # -- functions -----------------------------------------------------------------
+
+    def call(self, node: Call) -> Type:
+        name = node.name
+        if name not in ARITY:
+            raise ExpressionError(f"unknown function {name}{did_you_mean(name, ARITY)}", node.pos)
+        low, high = ARITY[name]
+        count = len(node.args)
+        if count < low or (high is not None and count > high):
+            wanted = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+            raise ExpressionError(f"{name} takes {wanted} argument(s), not {count}", node.pos)
+        if name in AGGREGATES and self._is_aggregate(node):
+            return self.aggregate(node)
+        args = [self.visit(arg) for arg in node.args]
+        return _FUNCTIONS[name](node, args)
+
+    def _is_aggregate(self, node: Call) -> bool:
+        if node.name in ("SUM", "COUNT", "AVG"):
+            return True
+        arg = node.args[0]
+        return len(node.args) == 1 and isinstance(arg, Name) and arg.parts[0] in self.scope.children
+
+    def aggregate(self, node: Call) -> Type:
+        arg = node.args[0]
+        if not isinstance(arg, Name) or arg.parts[0] not in self.scope.children:
+            raise ExpressionError(
+                f"{node.name} takes the rows of a table field, such as {node.name}(lines.amount)", arg.pos
+            )
+        if len(arg.parts) == 1 and node.name != "COUNT":
+            raise ExpressionError(f"name a column: {node.name}({arg.parts[0]}.field)", arg.pos)
+        kind = self.visit(arg, in_aggregate=True)
+        node.aggregate = True
+        if node.name == "COUNT":
+            return INTEGER
+        if node.name in ("SUM", "AVG"):
+            _expect_number(kind, arg, node.name)
+            return DECIMAL if node.name == "AVG" else kind
+        if kind.kind not in ORDERED:
+            raise ExpressionError(f"{node.name} needs numbers, text or dates, not {kind}", arg.pos)
+        return kind
+
+
+def _literal_type(value: object) -> Type:
+    import datetime as dt
+    from decimal import Decimal
+
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int):
+        return INTEGER
+    if isinstance(value, Decimal):
+        return DECIMAL
+    if isinstance(value, dt.datetime):
+        return DATETIME
+    if isinstance(value, dt.date):
+        return DATE
+    return TEXT
+
+
+def _same_family(left: Type, right: Type) -> bool:
+    if left.numeric and right.numeric:
+        return True
+    if left.kind == "ref" and right.kind in ("ref", "integer"):
+        return True
+    if right.kind == "ref" and left.kind == "integer":
+        return True
+    return left.kind == right.kind
+
+
+def _check_option(field_side: Node, value_side: Node) -> None:
+    options = getattr(field_side.type, "options", None)
+    if not options or not isinstance(value_side, Literal) or not isinstance(value_side.value, str):
+        return
+    value = value_side.value
+    if value not in options:
+        hint = did_you_mean(value, options)
+        raise ExpressionError(
+            f"'{value}' is not an option{hint}; options: {', '.join(options)}", value_side.pos
+        )
+
+
+def _expect(kind: Type, wanted: Type, node: Node, where: str) -> None:
+    if kind not in (wanted, NULL) and kind.kind != wanted.kind:
+        raise ExpressionError(f"{where} needs a {wanted} value, not {kind}", node.pos)
+
+
+def _expect_number(kind: Type, node: Node, where: str) -> None:
+    if not kind.numeric and kind != NULL:
+        raise ExpressionError(f"{where} needs a number, not {kind}", node.pos)
+
+
+def _common(node: Call, args: list[Type], nodes: list[Node]) -> Type:
+    """The one type several values share (numbers widen to decimal; null fits anything)."""
+    result = NULL
+    for kind, arg in zip(args, nodes, strict=True):
+        if kind == NULL:
+            continue
+        if result == NULL:
+            result = Type(kind.kind, item=kind.item)
+        elif result.numeric and kind.numeric:
+            result = DECIMAL if DECIMAL.kind in (result.kind, kind.kind) else INTEGER
+        elif not _same_family(result, kind):
+            raise ExpressionError(f"{node.name} mixes {result} and {kind} values", arg.pos)
+    return result
+
+
+def _if(node: Call, args: list[Type]) -> Type:
+    _expect(args[0], BOOLEAN, node.args[0], "IF's condition")
+    return _common(node, args[1:], node.args[1:])
+
+
+def _ifs(node: Call, args: list[Type]) -> Type:
+    if len(args) % 2:
+        raise ExpressionError("IFS takes pairs: condition, value, condition, value …", node.pos)
+    for kind, arg in zip(args[::2], node.args[::2], strict=True):
+        _expect(kind, BOOLEAN, arg, "IFS's condition")
+    return _common(node, args[1::2], node.args[1::2])
+
+
+def _numbers(node: Call, args: list[Type]) -> Type:
+    for kind, arg in zip(args, node.args, strict=True):
+        _expect_number(kind, arg, node.name)
+    return _common(node, args, node.args) if node.name != "ABS" else (args[0] if args[0] != NULL else INTEGER)
+
+
+def _minmax(node: Call, args: list[Type]) -> Type:
+    result = _common(node, args, node.args)
+    if result.kind not in ORDERED and result != NULL:
+        raise ExpressionError(f"{node.name} needs numbers, text or dates, not {result}", node.pos)
+    return result
+
+
+def _round(node: Call, args: list[Type]) -> Type:
+    _expect_number(args[0], node.args[0], "ROUND")
+    if len(args) == 2:
+        _expect(args[1], INTEGER, node.args[1], "ROUND's digits")
+        return DECIMAL if args[0] != INTEGER else INTEGER
+    return INTEGER if args[0] == INTEGER else DECIMAL
+
+
+def _text_args(node: Call, args: list[Type], result: Type, allow_integer: bool = False) -> Type:
+    for kind, arg in zip(args, node.args, strict=True):
+        if kind.kind == "integer" and allow_integer:
+            continue
+        _expect(kind, TEXT, arg, node.name)
+    return result
+
+
+def _contains(node: Call, args: list[Type]) -> Type:
+    if args[0].kind == "list":
+        _expect(args[1], TEXT, node.args[1], "CONTAINS")
+        options = args[0].item.options if args[0].item else None
+        if options and isinstance(node.args[1], Literal) and node.args[1].value not in options:
+            raise ExpressionError(f"'{node.args[1].value}' is not an option", node.args[1].pos)
+        return BOOLEAN
+    return _text_args(node, args, BOOLEAN)
+
+
+def _dates(node: Call, args: list[Type], result: Type) -> Type:
+    for kind, arg in zip(args, node.args, strict=True):
+        if kind not in (DATE, DATETIME, NULL):
+            raise ExpressionError(f"{node.name} needs a date, not {kind}", arg.pos)
+    return result
+
+
+def _add_days(node: Call, args: list[Type]) -> Type:
+    if args[0] not in (DATE, NULL):
+        raise ExpressionError(f"ADD_DAYS needs a date, not {args[0]}", node.args[0].pos)
+    _expect(args[1], INTEGER, node.args[1], "ADD_DAYS's days")
+    return DATE
+
+
+def _coalesce(node: Call, args: list[Type]) -> Type:
+    return _common(node, args, node.args)
+
+
+_FUNCTIONS: dict[str, Callable[[Call, list[Type]], Type]] = {
+    "IF": _if,
+    "IFS": _ifs,
+    "COALESCE": _coalesce,
+    "IS_EMPTY": lambda node, args: BOOLEAN,
+    "ROUND": _round,
+    "ABS": _numbers,
+    "MIN": _minmax,
+    "MAX": _minmax,
+    "LEN": lambda node, args: _text_args(node, args, INTEGER),
+    "CONCAT": lambda node, args: _text_args(node, args, TEXT, allow_integer=True),
+    "LOWER": lambda node, args: _text_args(node, args, TEXT),
+    "UPPER": lambda node, args: _text_args(node, args, TEXT),
+    "CONTAINS": _contains,
+    "STARTS_WITH": lambda node, args: _text_args(node, args, BOOLEAN),
+    "TODAY": lambda node, args: DATE,
+    "NOW": lambda node, args: DATETIME,
+    "DAYS_BETWEEN": lambda node, args: _dates(node, args, INTEGER),
+    "ADD_DAYS": _add_days,
+    "YEAR": lambda node, args: _dates(node, args, INTEGER),
+    "MONTH": lambda node, args: _dates(node, args, INTEGER),
+}

@@ -1,0 +1,294 @@
+"""Compile a checked expression into nested Python closures (no tree walk at run time).
+
+The record is a dict of field values as stored (str, int, Decimal, bool, date,
+aware datetime, list). Linked values come as `"link.field"` keys and child rows
+as a list of dicts under the table field's key. Null semantics follow SQL:
+comparisons with null give null, `and`/`or` use three-valued logic, and a
+null condition counts as false.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import Any
+
+from runtime.expressions.checker import Checked
+from runtime.expressions.syntax import Binary, Call, Literal, Membership, Name, Node, Unary
+from runtime.expressions.types import NULL
+
+Record = dict[str, Any]
+Evaluator = Callable[[Record], Any]
+Clock = Callable[[], dt.datetime]
+ARITHMETIC = Context(prec=34)
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def to_python(checked: Checked, clock: Clock, zone: dt.tzinfo = dt.UTC) -> Evaluator:
+    """A function from a record dict to the expression's value."""
+    return _Compiler(clock, zone).compile(checked.node)
+
+
+class _Compiler:
+    def __init__(self, clock: Clock, zone: dt.tzinfo) -> None:
+        self.clock = clock
+        self.zone = zone
+
+    def compile(self, node: Node) -> Evaluator:
+        if isinstance(node, Literal):
+            value = node.value
+            return lambda r: value
+        if isinstance(node, Name):
+            return self.name(node)
+        if isinstance(node, Unary):
+            return self.unary(node)
+        if isinstance(node, Binary):
+            return self.binary(node)
+        if isinstance(node, Membership):
+            return self.membership(node)
+        assert isinstance(node, Call)
+        return self.call(node)
+
+    def name(self, node: Name) -> Evaluator:
+        kind = node.ref[0]
+        if kind == "field":
+            key = node.ref[1]
+            return lambda r: r.get(key)
+        if kind == "link":
+            joined = f"{node.ref[1]}.{node.ref[2]}"
+            return lambda r: r.get(joined)
+        raise AssertionError("child columns are read by aggregates")
+
+    def unary(self, node: Unary) -> Evaluator:
+        inner = self.compile(node.operand)
+        if node.op == "-":
+            return lambda r: None if (v := inner(r)) is None else -v
+        return lambda r: None if (v := inner(r)) is None else not v
+
+    def binary(self, node: Binary) -> Evaluator:
+        op = node.op
+        if op in ("==", "!=") and NULL in (node.left.type, node.right.type):
+            other = self.compile(node.right if node.left.type == NULL else node.left)
+            if op == "==":
+                return lambda r: other(r) is None
+            return lambda r: other(r) is not None
+        left, right = self.compile(node.left), self.compile(node.right)
+        if op == "and":
+            return lambda r: _and(left(r), right, r)
+        if op == "or":
+            return lambda r: _or(left(r), right, r)
+        function = _BINARY[op]
+
+        def apply(r: Record) -> Any:
+            a = left(r)
+            if a is None:
+                return None
+            b = right(r)
+            if b is None:
+                return None
+            return function(a, b)
+
+        return apply
+
+    def membership(self, node: Membership) -> Evaluator:
+        operand = self.compile(node.operand)
+        items = [self.compile(item) for item in node.items]
+        negated = node.negated
+
+        def apply(r: Record) -> bool | None:
+            value = operand(r)
+            if value is None:
+                return None
+            values = [item(r) for item in items]
+            if value in values:
+                return not negated
+            if None in values:
+                return None
+            return negated
+
+        return apply
+
+    def call(self, node: Call) -> Evaluator:
+        if node.aggregate:
+            return self.aggregate(node)
+        args = [self.compile(arg) for arg in node.args]
+        name = node.name
+        if name == "TODAY":
+            clock, zone = self.clock, self.zone
+            return lambda r: clock().astimezone(zone).date()
+        if name == "NOW":
+            clock = self.clock
+            return lambda r: clock()
+        if name in _LAZY:
+            return _LAZY[name](args)
+        function = _STRICT[name]
+        if len(args) == 1:
+            only = args[0]
+            return lambda r: None if (v := only(r)) is None else function(v)
+
+        def apply(r: Record) -> Any:
+            values = [arg(r) for arg in args]
+            return None if None in values else function(*values)
+
+        return apply
+
+    def aggregate(self, node: Call) -> Evaluator:
+        arg = node.args[0]
+        assert isinstance(arg, Name)
+        table = arg.ref[1]
+        column = arg.ref[2] if len(arg.ref) > 2 else None
+        reduce = _AGGREGATES[node.name]
+        if column is None:
+            return lambda r: len(r.get(table) or [])
+
+        def apply(r: Record) -> Any:
+            values = [row.get(column) for row in r.get(table) or []]
+            return reduce([v for v in values if v is not None])
+
+        return apply
+
+
+def _and(a: Any, right: Evaluator, r: Record) -> bool | None:
+    if a is False:
+        return False
+    b = right(r)
+    if b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _or(a: Any, right: Evaluator, r: Record) -> bool | None:
+    if a is True:
+        return True
+    b = right(r)
+    if b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+def _divide(a: Any, b: Any) -> Decimal | None:
+    if b == 0:
+        return None
+    with localcontext(ARITHMETIC):
+        return Decimal(a) / Decimal(b)
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": _divide,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _round(value: Any, digits: int = 0) -> Any:
+    if isinstance(value, int) and digits >= 0:
+        return value
+    with localcontext(ARITHMETIC):
+        return Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def _as_date(value: dt.date) -> dt.date:
+    return value.astimezone(dt.UTC).date() if isinstance(value, dt.datetime) else value
+
+
+def _contains(whole: Any, part: str) -> bool:
+    return part in whole
+
+
+_STRICT: dict[str, Callable[..., Any]] = {
+    "ROUND": _round,
+    "ABS": abs,
+    "LEN": len,
+    "LOWER": lambda s: s.translate(ASCII_LOWER),
+    "UPPER": lambda s: s.translate(ASCII_UPPER),
+    "CONTAINS": _contains,
+    "STARTS_WITH": lambda s, p: s.startswith(p),
+    "DAYS_BETWEEN": lambda a, b: (_as_date(b) - _as_date(a)).days,
+    "ADD_DAYS": lambda d, n: d + dt.timedelta(days=n),
+    "YEAR": lambda d: _as_date(d).year,
+    "MONTH": lambda d: _as_date(d).month,
+}
+
+
+def _if(args: list[Evaluator]) -> Evaluator:
+    condition, yes, no = args
+    return lambda r: yes(r) if condition(r) is True else no(r)
+
+
+def _ifs(args: list[Evaluator]) -> Evaluator:
+    pairs = list(zip(args[::2], args[1::2], strict=True))
+
+    def apply(r: Record) -> Any:
+        for condition, value in pairs:
+            if condition(r) is True:
+                return value(r)
+        return None
+
+    return apply
+
+
+def _coalesce(args: list[Evaluator]) -> Evaluator:
+    def apply(r: Record) -> Any:
+        for arg in args:
+            value = arg(r)
+            if value is not None:
+                return value
+        return None
+
+    return apply
+
+
+def _is_empty(args: list[Evaluator]) -> Evaluator:
+    only = args[0]
+    return lambda r: (v := only(r)) is None or v == "" or v == []
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[[list[Evaluator]], Evaluator]:
+    def build(args: list[Evaluator]) -> Evaluator:
+        def apply(r: Record) -> Any:
+            values = [v for arg in args if (v := arg(r)) is not None]
+            return pick(values) if values else None
+
+        return apply
+
+    return build
+
+
+def _concat(args: list[Evaluator]) -> Evaluator:
+    return lambda r: "".join(str(v) for arg in args if (v := arg(r)) is not None)
+
+
+_LAZY: dict[str, Callable[[list[Evaluator]], Evaluator]] = {
+    "IF": _if,
+    "IFS": _ifs,
+    "COALESCE": _coalesce,
+    "IS_EMPTY": _is_empty,
+    "MIN": _extreme(min),
+    "MAX": _extreme(max),
+    "CONCAT": _concat,
+}
+
+
+def _average(values: list[Any]) -> Decimal | None:
+    if not values:
+        return None
+    with localcontext(ARITHMETIC):
+        return Decimal(sum(values)) / len(values)
+
+
+_AGGREGATES: dict[str, Callable[[list[Any]], Any]] = {
+    "SUM": lambda values: sum(values) if values else 0,
+    "COUNT": len,
+    "AVG": _average,
+    "MIN": lambda values: min(values) if values else None,
+    "MAX": lambda values: max(values) if values else None,
+}

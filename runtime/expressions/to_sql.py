@@ -1,0 +1,281 @@
+"""Compile a checked expression into a SQLAlchemy Core expression, for SQLite or PostgreSQL.
+
+The SQL follows the same rules as the Python compiler (see docs/expressions.md):
+three-valued logic, null on division by zero, rounding half away from zero,
+code-point text comparison, ASCII-only LOWER and UPPER, dates in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+
+from runtime.expressions.checker import Checked
+from runtime.expressions.syntax import Binary, Call, Literal, Membership, Name, Node, Unary
+from runtime.expressions.types import NULL, Type
+from runtime.schema.types import UTCDateTime
+
+SQL = ColumnElement[Any]
+
+
+@dataclass
+class SqlScope:
+    """The tables an expression on one form reads: its own, linked targets, child tables."""
+
+    table: Any
+    dialect: str
+    links: dict[str, Table] = field(default_factory=dict)
+    children: dict[str, Table] = field(default_factory=dict)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    zone: dt.tzinfo = dt.UTC
+
+
+def to_sql(checked: Checked, scope: SqlScope) -> SQL:
+    """The SQL expression computing `checked` for each row of `scope.table`."""
+    compiler = _Compiler(scope)
+    return compiler.typed(compiler.compile(checked.node), checked.type)
+
+
+class _Compiler:
+    def __init__(self, scope: SqlScope) -> None:
+        self.scope = scope
+        self.pg = scope.dialect == "postgresql"
+
+    def typed(self, expr: SQL, kind: Type) -> SQL:
+        """Tell SQLAlchemy how to read the result back (SQLite returns dates as text)."""
+        targets: dict[str, Any] = {"date": Date(), "datetime": UTCDateTime(), "boolean": Boolean()}
+        target = targets.get(kind.kind)
+        return type_coerce(expr, target) if target is not None else expr
+
+    def compile(self, node: Node) -> SQL:
+        if isinstance(node, Literal):
+            return self.literal(node.value)
+        if isinstance(node, Name):
+            return self.name(node)
+        if isinstance(node, Unary):
+            inner = self.compile(node.operand)
+            return -inner if node.op == "-" else not_(inner)
+        if isinstance(node, Binary):
+            return self.binary(node)
+        if isinstance(node, Membership):
+            return self.membership(node)
+        assert isinstance(node, Call)
+        return self.call(node)
+
+    def literal(self, value: Any) -> SQL:
+        if value is None:
+            return null()
+        if isinstance(value, bool):
+            return literal(value, Boolean())
+        if isinstance(value, int):
+            return literal(value, BigInteger())
+        if isinstance(value, Decimal):
+            return literal(value, Numeric()) if self.pg else literal(float(value), Float())
+        if isinstance(value, dt.datetime):
+            return literal(value, UTCDateTime())
+        if isinstance(value, dt.date):
+            return literal(value, Date())
+        return literal(value, String())
+
+    def name(self, node: Name) -> SQL:
+        table = self.scope.table
+        if node.ref[0] == "field":
+            column: SQL = table.c[node.ref[1]]
+            return column
+        link, key = node.ref[1], node.ref[2]
+        target = self.scope.links[link]
+        subquery: SQL = select(target.c[key]).where(target.c.id == table.c[link]).scalar_subquery()
+        return subquery
+
+    def binary(self, node: Binary) -> SQL:
+        op = node.op
+        if op in ("==", "!=") and NULL in (node.left.type, node.right.type):
+            other = self.compile(node.right if node.left.type == NULL else node.left)
+            return other.is_(None) if op == "==" else other.is_not(None)
+        left, right = self.compile(node.left), self.compile(node.right)
+        if op == "and":
+            return and_(left, right)
+        if op == "or":
+            return or_(left, right)
+        if op == "/":
+            return cast(left, Numeric() if self.pg else Float()) / func.nullif(right, 0)
+        if op in ("<", "<=", ">", ">=") and node.left.type.kind == "text":
+            left, right = self.binary_text(left), self.binary_text(right)
+        return _OPERATORS[op](left, right)
+
+    def binary_text(self, expr: SQL) -> SQL:
+        return expr.collate("C" if self.pg else "BINARY")
+
+    def membership(self, node: Membership) -> SQL:
+        operand = self.compile(node.operand)
+        found = operand.in_([self.compile(item) for item in node.items])
+        return not_(found) if node.negated else found
+
+    def call(self, node: Call) -> SQL:
+        if node.aggregate:
+            return self.aggregate(node)
+        args = [self.compile(arg) for arg in node.args]
+        builder = getattr(self, f"fn_{node.name.lower()}")
+        result: SQL = builder(node, args)
+        return result
+
+    def aggregate(self, node: Call) -> SQL:
+        arg = node.args[0]
+        assert isinstance(arg, Name)
+        child = self.scope.children[arg.ref[1]]
+        column = child.c[arg.ref[2]] if len(arg.ref) > 2 else None
+        if node.name == "COUNT":
+            measure = func.count() if column is None else func.count(column)
+        else:
+            assert column is not None
+            measure = getattr(func, node.name.lower())(column)
+        stmt = select(measure).where(child.c.parent_id == self.scope.table.c.id).scalar_subquery()
+        if node.name == "SUM":
+            return func.coalesce(stmt, 0)
+        return self.typed(stmt, node.type)
+
+    # -- functions -----------------------------------------------------------------
+
+    def fn_if(self, node: Call, args: list[SQL]) -> SQL:
+        return case((args[0], args[1]), else_=args[2])
+
+    def fn_ifs(self, node: Call, args: list[SQL]) -> SQL:
+        pairs = list(zip(args[::2], args[1::2], strict=True))
+        return case(*pairs, else_=null())
+
+    def fn_coalesce(self, node: Call, args: list[SQL]) -> SQL:
+        return func.coalesce(*args)
+
+    def fn_is_empty(self, node: Call, args: list[SQL]) -> SQL:
+        if node.args[0].type.kind == "text":
+            return or_(args[0].is_(None), args[0] == "")
+        return args[0].is_(None)
+
+    def fn_round(self, node: Call, args: list[SQL]) -> SQL:
+        digits = args[1] if len(args) > 1 else literal(0, Integer())
+        if self.pg:
+            return func.round(cast(args[0], Numeric()), cast(digits, Integer()))
+        nudged = args[0] + args[0] * literal(1e-13, Float())  # ties away from zero in binary
+        return func.round(nudged, digits)
+
+    def fn_abs(self, node: Call, args: list[SQL]) -> SQL:
+        return func.abs(args[0])
+
+    def fn_min(self, node: Call, args: list[SQL]) -> SQL:
+        return self.extreme(args, func.least if self.pg else func.min)
+
+    def fn_max(self, node: Call, args: list[SQL]) -> SQL:
+        return self.extreme(args, func.greatest if self.pg else func.max)
+
+    def extreme(self, args: list[SQL], pick: Callable[..., SQL]) -> SQL:
+        if len(args) == 1:
+            return args[0]
+        if self.pg:
+            return pick(*args)
+        rotated = [func.coalesce(*args[i:], *args[:i]) for i in range(len(args))]
+        return pick(*rotated)
+
+    def fn_len(self, node: Call, args: list[SQL]) -> SQL:
+        return func.char_length(args[0]) if self.pg else func.length(args[0])
+
+    def fn_concat(self, node: Call, args: list[SQL]) -> SQL:
+        parts = [func.coalesce(cast(arg, String()), literal("", String())) for arg in args]
+        result: SQL = parts[0]
+        for part in parts[1:]:
+            result = result.op("||")(part)
+        return result
+
+    def fn_lower(self, node: Call, args: list[SQL]) -> SQL:
+        return func.lower(args[0].collate("C")) if self.pg else func.lower(args[0])
+
+    def fn_upper(self, node: Call, args: list[SQL]) -> SQL:
+        return func.upper(args[0].collate("C")) if self.pg else func.upper(args[0])
+
+    def fn_contains(self, node: Call, args: list[SQL]) -> SQL:
+        whole, part = args
+        if node.args[0].type.kind == "list":
+            if self.pg:
+                found: SQL = type_coerce(whole, JSONB).contains(func.jsonb_build_array(part))
+            else:
+                each = func.json_each(whole).table_valued("value")
+                found = exists(select(literal_column("1")).select_from(each).where(each.c.value == part))
+            return case((whole.is_(None), null()), (part.is_(None), null()), else_=found)
+        position = func.strpos(whole, part) if self.pg else func.instr(whole, part)
+        return position > 0
+
+    def fn_starts_with(self, node: Call, args: list[SQL]) -> SQL:
+        text, prefix = args
+        return func.substr(text, 1, self.fn_len(node, [prefix])) == prefix
+
+    def fn_today(self, node: Call, args: list[SQL]) -> SQL:
+        return literal(self.scope.now.astimezone(self.scope.zone).date(), Date())
+
+    def fn_now(self, node: Call, args: list[SQL]) -> SQL:
+        return literal(self.scope.now, UTCDateTime())
+
+    def as_date(self, expr: SQL) -> SQL:
+        return cast(expr, Date()) if self.pg else func.date(expr)
+
+    def fn_days_between(self, node: Call, args: list[SQL]) -> SQL:
+        start, end = (self.as_date(a) for a in args)
+        if self.pg:
+            return end - start
+        return cast(func.julianday(end) - func.julianday(start), Integer())
+
+    def fn_add_days(self, node: Call, args: list[SQL]) -> SQL:
+        day, count = args
+        if self.pg:
+            return cast(day, Date()) + cast(count, Integer())
+        return func.date(day, cast(count, String()).op("||")(literal(" days", String())))
+
+    def fn_year(self, node: Call, args: list[SQL]) -> SQL:
+        return self.part("year", "%Y", args[0])
+
+    def fn_month(self, node: Call, args: list[SQL]) -> SQL:
+        return self.part("month", "%m", args[0])
+
+    def part(self, name: str, pattern: str, expr: SQL) -> SQL:
+        if self.pg:
+            return cast(func.extract(name, expr), Integer())
+        return cast(func.strftime(pattern, expr), Integer())
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], SQL]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}

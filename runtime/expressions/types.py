@@ -1,0 +1,106 @@
+"""Value types of expressions, and the scope of names an expression may use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runtime.model import App, Form
+from runtime.model.fields import SelectField
+
+
+@dataclass(frozen=True)
+class Type:
+    """An expression type. `options` lists the allowed values of a select field."""
+
+    kind: str
+    options: tuple[str, ...] | None = None
+    item: Type | None = None
+
+    @property
+    def numeric(self) -> bool:
+        """True for integer and decimal."""
+        return self.kind in ("integer", "decimal")
+
+    def __str__(self) -> str:
+        return f"list of {self.item}" if self.kind == "list" and self.item else self.kind
+
+
+INTEGER = Type("integer")
+DECIMAL = Type("decimal")
+TEXT = Type("text")
+BOOLEAN = Type("boolean")
+DATE = Type("date")
+DATETIME = Type("datetime")
+NULL = Type("null")
+REF = Type("ref")
+
+FIELD_TYPES: dict[str, Type] = {
+    "text": TEXT,
+    "long_text": TEXT,
+    "email": TEXT,
+    "phone": TEXT,
+    "url": TEXT,
+    "auto_number": TEXT,
+    "select": TEXT,
+    "integer": INTEGER,
+    "decimal": DECIMAL,
+    "money": DECIMAL,
+    "percent": DECIMAL,
+    "boolean": BOOLEAN,
+    "date": DATE,
+    "datetime": DATETIME,
+    "link": REF,
+    "user": REF,
+    "attachment": REF,
+    "multi_select": Type("list", item=TEXT),
+}
+SYSTEM_NAMES: dict[str, Type] = {
+    "id": INTEGER,
+    "created_at": DATETIME,
+    "updated_at": DATETIME,
+    "created_by": REF,
+    "version": INTEGER,
+}
+
+
+@dataclass
+class Scope:
+    """The names visible to an expression on one form."""
+
+    form: str
+    fields: dict[str, Type]
+    links: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+    children: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+
+
+def field_type(spec: object) -> Type:
+    """The expression type of a field definition."""
+    kind = str(getattr(spec, "type", ""))
+    if isinstance(spec, SelectField):
+        return Type("text", options=tuple(spec.option_keys()))
+    if isinstance(spec, SelectField) is False and kind == "multi_select":
+        keys = tuple(spec.option_keys())  # type: ignore[attr-defined]
+        return Type("list", item=Type("text", options=keys))
+    return FIELD_TYPES[kind]
+
+
+def scope_for(app: App, form: Form) -> Scope:
+    """The scope of `form`: its fields, the system columns, links and child tables."""
+    fields = {f.key: field_type(f) for f in form.stored_fields()}
+    if not form.child:
+        fields = {**SYSTEM_NAMES, **fields}
+    scope = Scope(form.form, fields)
+    for spec in form.link_fields():
+        target = app.form(spec.to)
+        if target is not None:
+            scope.links[spec.key] = _lazy(app, target)
+    for table in form.table_fields():
+        child = app.form(table.form)
+        if child is not None:
+            scope.children[table.key] = _lazy(app, child)
+    return scope
+
+
+def _lazy(app: App, form: Form) -> Callable[[], Scope]:
+    return lambda: scope_for(app, form)
