@@ -44,7 +44,7 @@ def content_hash(app: App) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def prepare_database(engine: Engine, apps: list[App]) -> list[CompiledApp]:
+def prepare_database(engine: Engine, apps: list[App], clock: Clock = utcnow) -> list[CompiledApp]:
     """Apply system migrations, create missing form tables, and record each app's version."""
     upgrade_system_tables(engine)
     compiled = []
@@ -54,7 +54,7 @@ def prepare_database(engine: Engine, apps: list[App]) -> list[CompiledApp]:
             own = [t for name, t in tables.metadata.tables.items() if not name.startswith("formloom_")]
             tables.metadata.create_all(conn, tables=own, checkfirst=True)
             _record_app(conn, app)
-            compiled.append(compile_app(app, tables, engine.dialect.name))
+            compiled.append(compile_app(app, tables, engine.dialect.name, clock))
     return compiled
 
 
@@ -81,7 +81,7 @@ def start(
     """Load packs, prepare the database and build the API."""
     apps = load_packs(paths)
     engine = make_engine(db_url)
-    compiled = prepare_database(engine, apps)
+    compiled = prepare_database(engine, apps, clock)
     service = RecordsService(engine, compiled, clock)
     store = FileStore(files_dir)
     return Runtime(engine, compiled, service, store, create_api(service, store))

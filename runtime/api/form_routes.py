@@ -159,6 +159,13 @@ def _list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
             "description": "Comma-separated field keys; '-' before a key sorts descending",
         },
         {
+            "name": "where",
+            "in": "query",
+            "schema": {"type": "string", "maxLength": 2000},
+            "description": "A condition in the expression language, such as "
+            "budget > 1000 and source in ['seo', 'ads'] (see docs/expressions.md)",
+        },
+        {
             "name": "count",
             "in": "query",
             "schema": {"type": "boolean"},

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from runtime.loading.expression_checks import check_form_expressions
 from runtime.loading.problems import Problem, did_you_mean
-from runtime.loading.source import PathKey, SourceFile
+from runtime.loading.source import FormSource, PathKey
 from runtime.model import App, Form
 from runtime.model.fields import (
     NUMBER_TYPES,
@@ -20,28 +20,20 @@ from runtime.model.fields import (
     SelectField,
     TableField,
     UserField,
+    is_expression_default,
 )
 
 MAX_TABLE_NAME = 63
 
 
-@dataclass(frozen=True)
-class FormSource:
-    """Where a form was written: its file and the path of the form inside it."""
-
-    source: SourceFile
-    prefix: PathKey
-
-    def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
-        """A problem at `path` inside this form."""
-        return self.source.at((*self.prefix, *path), message, key=key)
-
-
 def check_app(app: App, where: dict[str, FormSource], known_forms: set[str]) -> list[Problem]:
-    """Every cross-reference problem of a validated app."""
+    """Every cross-reference problem of a validated app; forms found sound are checked further."""
     problems: list[Problem] = []
     for form in app.forms:
-        problems.extend(_check_form(app, form, where[form.form], known_forms))
+        found = list(_check_form(app, form, where[form.form], known_forms))
+        problems.extend(found)
+        if not found:
+            problems.extend(check_form_expressions(app, form, where[form.form]))
     return problems
 
 
@@ -148,7 +140,7 @@ def _check_bounds(field: Any, path: PathKey, at: FormSource) -> Iterator[Problem
 
 def _check_default(field: BaseField, path: PathKey, at: FormSource) -> Iterator[Problem]:
     default = getattr(field, "default", None)
-    if default is None:
+    if default is None or is_expression_default(default):
         return
     where = (*path, "default")
     if isinstance(field, SelectField | MultiSelectField):

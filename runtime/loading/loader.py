@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runtime.loading.checks import FormSource, check_app
+from runtime.loading.checks import check_app
 from runtime.loading.model_errors import problems_from
 from runtime.loading.problems import DefinitionError, Problem
-from runtime.loading.source import SourceFile, parse_file
+from runtime.loading.source import FormSource, SourceFile, parse_file
 from runtime.model import App, Form
 
 APP_FILES = ("app.yaml", "app.yml", "app.json")

@@ -31,7 +31,33 @@ class SourceFile:
     data: Any = None
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    styles: dict[PathKey, str | None] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    def inside(self, path: PathKey, offset: int, text: str, message: str) -> Problem:
+        """A problem at character `offset` of the text scalar at `path` (quotes accounted for)."""
+        if path not in self.values:
+            return self.at(path, message)
+        line, col = self.values[path]
+        style = self.styles.get(path)
+        before = text[:offset]
+        newlines = before.count("\n")
+        column_in_line = len(before) - (before.rfind("\n") + 1)
+        if style in ("|", ">"):
+            target = line + 1 + newlines
+            indent = self._indent(target)
+            return Problem(self.name, target, indent + 1 + column_in_line, message)
+        if newlines:
+            return Problem(self.name, line + newlines, 1, message)
+        quote = 1 if style in ("'", '"') else 0
+        return Problem(self.name, line, col + quote + offset, message)
+
+    def _indent(self, line: int) -> int:
+        if 0 < line <= len(self.lines):
+            text = self.lines[line - 1]
+            return len(text) - len(text.lstrip(" "))
+        return 0
 
     def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
         """A problem located at `path` (its key when `key`), or the nearest parent found."""
@@ -46,7 +72,7 @@ class SourceFile:
 
 def parse_text(text: str, name: str) -> SourceFile:
     """Parse YAML/JSON text; syntax errors and duplicate keys become problems."""
-    source = SourceFile(name)
+    source = SourceFile(name, lines=text.splitlines())
     yaml = YAML(typ="safe", pure=True)
     try:
         node = yaml.compose(text)
@@ -91,6 +117,7 @@ def _build(node: Node, path: PathKey, source: SourceFile, yaml: YAML) -> Any:
     if isinstance(node, SequenceNode):
         return [_build(item, (*path, i), source, yaml) for i, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
+    source.styles[path] = node.style
     if tag in _TEXT_TAGS:
         return node.value
     return yaml.constructor.construct_object(node, deep=True)
@@ -115,3 +142,19 @@ def _build_mapping(node: MappingNode, path: PathKey, source: SourceFile, yaml: Y
         source.keys[child] = _position(key_node)
         result[key] = _build(value_node, child, source, yaml)
     return result
+
+
+@dataclass(frozen=True)
+class FormSource:
+    """Where a form was written: its file and the path of the form inside it."""
+
+    source: SourceFile
+    prefix: PathKey
+
+    def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
+        """A problem at `path` inside this form."""
+        return self.source.at((*self.prefix, *path), message, key=key)
+
+    def inside(self, path: PathKey, offset: int, text: str, message: str) -> Problem:
+        """A problem at character `offset` of the expression text at `path`."""
+        return self.source.inside((*self.prefix, *path), offset, text, message)

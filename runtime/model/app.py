@@ -8,7 +8,7 @@ from pydantic import Field as Spec
 from pydantic import field_validator
 
 from runtime.model.common import Identifier, Label, Strict
-from runtime.model.fields import Field, LinkField, TableField
+from runtime.model.fields import Expression, Field, LinkField, TableField
 
 SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
 
@@ -19,6 +19,14 @@ class Section(Strict):
     section: Label
     columns: int = Spec(default=1, ge=1, le=4)
     fields: list[Identifier] = Spec(min_length=1)
+
+
+class Rule(Strict):
+    """A check every saved record must pass; a failure answers 422 with the message."""
+
+    check: Expression
+    message: Label
+    fields: list[Identifier] = Spec(default_factory=list)
 
 
 class ListView(Strict):
@@ -49,6 +57,8 @@ class Form(Strict):
     fields: list[Field] = Spec(min_length=1)
     layout: list[Section] = Spec(default_factory=list)
     list_view: ListView = Spec(default_factory=ListView, alias="list")
+    rules: list[Rule] = Spec(default_factory=list)
+    duplicates: list[list[Identifier]] = Spec(default_factory=list)
 
     @property
     def key(self) -> str:

@@ -14,6 +14,16 @@ from pydantic_core import PydanticCustomError
 from runtime.model.common import Identifier, Label, Strict
 
 OPTION_KEY = r"^[a-z0-9][a-z0-9_]*$"
+# An expression: a formula, a condition, or a default that starts with "=".
+Expression = Annotated[str, Spec(min_length=1, max_length=2000)]
+DefaultExpression = Annotated[str, Spec(pattern=r"^\s*=", max_length=2001)]
+
+
+def is_expression_default(value: object) -> bool:
+    """True when a default is an expression (`"=TODAY()"`) rather than a literal value."""
+    return isinstance(value, str) and value.lstrip().startswith("=")
+
+
 AUTO_NUMBER_TOKENS = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 
@@ -38,6 +48,9 @@ class BaseField(Strict):
     required: bool = False
     read_only: bool = False
     index: bool = False
+    formula: Expression | None = None
+    visible_when: Expression | None = None
+    required_when: Expression | None = None
 
     def title(self, language: str = "en") -> str:
         """The label shown to users; the key when no label is given."""
@@ -100,7 +113,7 @@ class IntegerField(_NumberBase):
     """A whole number (64-bit)."""
 
     type: Literal["integer"]
-    default: int | None = None
+    default: int | DefaultExpression | None = None
     min: int | None = None
     max: int | None = None
 
@@ -111,7 +124,7 @@ class DecimalField(_NumberBase):
     type: Literal["decimal"]
     precision: int = Spec(default=18, ge=1, le=38)
     scale: int = Spec(default=4, ge=0, le=38)
-    default: Decimal | None = None
+    default: Decimal | DefaultExpression | None = None
     min: Decimal | None = None
     max: Decimal | None = None
 
@@ -127,7 +140,7 @@ class MoneyField(_NumberBase):
 
     type: Literal["money"]
     currency: str | None = Spec(default=None, pattern=r"^[A-Z]{3}$")
-    default: Decimal | None = None
+    default: Decimal | DefaultExpression | None = None
     min: Decimal | None = None
     max: Decimal | None = None
 
@@ -136,7 +149,7 @@ class PercentField(_NumberBase):
     """A percentage stored as a fraction: 0.35 means 35 %."""
 
     type: Literal["percent"]
-    default: Decimal | None = None
+    default: Decimal | DefaultExpression | None = None
     min: Decimal | None = None
     max: Decimal | None = None
 
@@ -145,7 +158,7 @@ class BooleanField(BaseField):
     """Yes or no."""
 
     type: Literal["boolean"]
-    default: bool | None = None
+    default: bool | DefaultExpression | None = None
 
 
 class DateField(BaseField):
@@ -153,7 +166,7 @@ class DateField(BaseField):
 
     type: Literal["date"]
     unique: bool = False
-    default: dt.date | None = None
+    default: dt.date | DefaultExpression | None = None
     min: dt.date | None = None
     max: dt.date | None = None
 
@@ -162,16 +175,16 @@ class DateTimeField(BaseField):
     """A moment in time, stored in UTC."""
 
     type: Literal["datetime"]
-    default: dt.datetime | None = None
+    default: dt.datetime | DefaultExpression | None = None
     min: dt.datetime | None = None
     max: dt.datetime | None = None
 
     @field_validator("default", "min", "max")
     @classmethod
-    def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+    def _in_utc(cls, value: dt.datetime | str | None) -> dt.datetime | str | None:
         """A moment without an offset is taken as UTC, as the API does."""
-        if value is None:
-            return None
+        if value is None or isinstance(value, str):
+            return value
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)

@@ -9,8 +9,10 @@ from sqlalchemy import Table
 
 from runtime.model import App, Form
 from runtime.model.fields import TITLE_TYPES, TableField
+from runtime.records.logic import Clock, FormLogic, compile_logic
 from runtime.records.values import SQLITE_EXACT_DIGITS, Converter, converter_for
 from runtime.schema.tables import AppTables, FormTable
+from runtime.schema.types import utcnow
 
 DISPLAY_TYPES = TITLE_TYPES
 
@@ -44,6 +46,7 @@ class CompiledForm:
     children: dict[str, CompiledForm] = field(default_factory=dict)
     parent: CompiledForm | None = None
     title_field: str = "id"
+    logic: FormLogic = field(default_factory=FormLogic)
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -53,7 +56,11 @@ class CompiledForm:
 
     def writable(self) -> dict[str, CompiledField]:
         """Fields the API may set."""
-        return {k: f for k, f in self.fields.items() if not f.spec.read_only and f.type != "auto_number"}
+        return {
+            k: f
+            for k, f in self.fields.items()
+            if not f.spec.read_only and f.type != "auto_number" and f.spec.formula is None
+        }
 
 
 @dataclass
@@ -69,10 +76,12 @@ class CompiledApp:
         return self.forms[key]
 
 
-def compile_app(app: App, tables: AppTables, dialect: str = "postgresql") -> CompiledApp:
+def compile_app(
+    app: App, tables: AppTables, dialect: str = "postgresql", clock: Clock = utcnow
+) -> CompiledApp:
     """Compile every top-level form of `app` against its tables, for one database dialect."""
     exact = SQLITE_EXACT_DIGITS if dialect == "sqlite" else None
-    forms = {key: _compile_form(app, ft, exact) for key, ft in tables.forms.items()}
+    forms = {key: _compile_form(app, ft, exact, clock) for key, ft in tables.forms.items()}
     return CompiledApp(app, tables, forms)
 
 
@@ -89,18 +98,20 @@ def title_field_of(form: Form) -> str:
     return "id"
 
 
-def _compile_form(app: App, form_table: FormTable, exact: int | None) -> CompiledForm:
-    compiled = _compiled(app, form_table.form, form_table.table, exact)
+def _compile_form(app: App, form_table: FormTable, exact: int | None, clock: Clock) -> CompiledForm:
+    compiled = _compiled(app, form_table.form, form_table.table, exact, clock)
     for key, child in form_table.children.items():
-        sub = _compiled(app, child.form, child.table, exact)
+        sub = _compiled(app, child.form, child.table, exact, clock)
         sub.parent = compiled
         compiled.children[key] = sub
     return compiled
 
 
-def _compiled(app: App, form: Form, table: Table, exact: int | None) -> CompiledForm:
+def _compiled(app: App, form: Form, table: Table, exact: int | None, clock: Clock) -> CompiledForm:
     fields = {f.key: CompiledField(f, converter_for(app, f, exact)) for f in form.stored_fields()}
-    return CompiledForm(app, form, table, fields, title_field=title_field_of(form))
+    converters = {key: f.convert for key, f in fields.items()}
+    logic = compile_logic(app, form, converters, clock)
+    return CompiledForm(app, form, table, fields, title_field=title_field_of(form), logic=logic)
 
 
 def child_field(form: CompiledForm, key: str) -> TableField:

@@ -6,6 +6,7 @@ fields and operators are accepted, so nothing from the query string becomes SQL 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,10 +16,16 @@ from sqlalchemy import Select, String, and_, exists, func, literal_column, selec
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
+from runtime.expressions.checker import Checked, check
+from runtime.expressions.parser import parse
+from runtime.expressions.syntax import ExpressionError
+from runtime.expressions.to_sql import SqlScope, to_sql
+from runtime.expressions.types import BOOLEAN, NULL, scope_for
 from runtime.records.compiled import CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord
 from runtime.records.reader import Reader
 from runtime.records.values import ValueProblem, parse_datetime, parse_reference
+from runtime.schema.types import utcnow
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -68,6 +75,7 @@ class ListQuery:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     count: bool = False
+    where: Checked | None = None
 
 
 def parse_list_query(form: CompiledForm, params: Iterable[tuple[str, str]]) -> ListQuery:
@@ -100,9 +108,21 @@ def _apply_param(form: CompiledForm, query: ListQuery, name: str, raw: str) -> N
         query.count = _flag(raw)
     elif name == "sort":
         query.sort = [_sort_key(form, part) for part in raw.split(",") if part.strip()]
+    elif name == "where":
+        query.where = _where(form, raw)
     else:
         key, _, op = name.partition("__")
         query.filters.append(_filter(form, key, op or "eq", raw))
+
+
+def _where(form: CompiledForm, raw: str) -> Checked:
+    try:
+        checked = check(parse(raw), scope_for(form.app, form.form), raw)
+    except ExpressionError as exc:
+        raise ValueProblem("expression", str(exc)) from exc
+    if checked.type not in (BOOLEAN, NULL):
+        raise ValueProblem("expression", f"the condition gives a {checked.type} value, not true or false")
+    return checked
 
 
 def _bounded_int(raw: str, low: int, high: int) -> int:
@@ -180,7 +200,7 @@ def apply_list_query(
     form: CompiledForm, reader: Reader, stmt: Select[Any], query: ListQuery, dialect: str
 ) -> Select[Any]:
     """Add WHERE, ORDER BY (with `id` as the tie-breaker), LIMIT and OFFSET."""
-    stmt = stmt.where(filter_clause(form, query.filters, dialect))
+    stmt = stmt.where(filter_clause(form, query, dialect))
     order: list[ColumnElement[Any]] = []
     for key, descending in query.sort:
         column = text_order(reader.sort_column(key), dialect)
@@ -189,11 +209,24 @@ def apply_list_query(
     return stmt.order_by(*order).limit(query.limit + 1).offset(query.offset)
 
 
-def filter_clause(form: CompiledForm, filters: list[Filter], dialect: str) -> ColumnElement[bool]:
-    """All filters joined with AND."""
-    if not filters:
-        return true()
-    return and_(*(_condition(form, f, dialect) for f in filters))
+def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnElement[bool]:
+    """All filters, and the `where` expression, joined with AND."""
+    conditions = [_condition(form, f, dialect) for f in query.filters]
+    if query.where is not None:
+        conditions.append(to_sql(query.where, sql_scope(form, dialect)))
+    return and_(*conditions) if conditions else true()
+
+
+def sql_scope(form: CompiledForm, dialect: str, now: dt.datetime | None = None) -> SqlScope:
+    """The tables an expression on `form` may read, for the SQL compiler."""
+    tables = form.table.metadata.tables
+    links = {
+        key: tables[f"{form.app.app}__{field.spec.to}"]
+        for key, field in form.fields.items()
+        if field.type == "link"
+    }
+    children = {key: child.table for key, child in form.children.items()}
+    return SqlScope(form.table, dialect, links, children, now=now or utcnow(), zone=form.app.zone())
 
 
 def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from runtime.db import write
 from runtime.records.autonumber import next_number
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
+from runtime.records.evaluation import evaluate
 from runtime.records.integrity import (
     attachment_problems,
     reference_problems,
@@ -58,7 +59,7 @@ class RecordsService:
             records = read_records(conn, app, form, stmt)
             total = None
             if query.count:
-                where = filter_clause(form, query.filters, self.engine.dialect.name)
+                where = filter_clause(form, query, self.engine.dialect.name)
                 counted = select(func.count()).select_from(form.table).where(where)
                 total = conn.execute(counted).scalar_one()
         more = len(records) > query.limit
@@ -97,6 +98,7 @@ class RecordsService:
             prepared.append((prefix, item))
             problems.extend(found)
         with self._writing() as conn:
+            problems.extend(evaluate(conn, app, form, prepared))
             self._check(conn, app, form, prepared, problems=problems)
             ids = [self._insert(conn, app, form, item, user_id) for _, item in prepared]
             return self._read_many(conn, app, form, ids)
@@ -114,8 +116,11 @@ class RecordsService:
         app, form = self.resolve(app_key, form_key)
         item, problems = prepare(form, data, creating=False, user_id=user_id)
         with self._writing() as conn:
-            current = self._current_version(conn, form, record_id)
+            stored = self._stored_row(conn, form, record_id)
+            current = int(stored["version"])
             _expect_version(current, expected_version)
+            item.record_id = record_id
+            problems.extend(evaluate(conn, app, form, [("", item)], {record_id: stored}))
             self._check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
             values = {**item.values, "updated_at": self.clock(), "version": current + 1}
             table = form.table
@@ -179,14 +184,22 @@ class RecordsService:
         table = form.table
         record_id = int(conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
         for key, rows in item.children.items():
-            self._replace_children(conn, form.children[key], record_id, rows)
+            self._replace_children(conn, form.children[key], record_id, rows, fresh=True)
         return record_id
 
     def _replace_children(
-        self, conn: Connection, child: CompiledForm, parent_id: int, rows: list[ChildInput]
+        self,
+        conn: Connection,
+        child: CompiledForm,
+        parent_id: int,
+        rows: list[ChildInput],
+        fresh: bool = False,
     ) -> None:
+        """Make the parent's rows exactly `rows`; a `fresh` parent has none yet (nothing to read)."""
         table = child.table
-        existing = set(conn.execute(select(table.c.id).where(table.c.parent_id == parent_id)).scalars())
+        existing: set[int] = set()
+        if not fresh:
+            existing = set(conn.execute(select(table.c.id).where(table.c.parent_id == parent_id)).scalars())
         unknown = [r.id for r in rows if r.id is not None and r.id not in existing]
         if unknown:
             raise invalid(None, "not_found", f"rows {unknown[:5]} are not rows of this record")
@@ -206,6 +219,12 @@ class RecordsService:
                 )
         if new_rows:
             conn.execute(insert(table), new_rows)
+
+    def _stored_row(self, conn: Connection, form: CompiledForm, record_id: int) -> dict[str, Any]:
+        row = conn.execute(select(form.table).where(form.table.c.id == record_id)).mappings().first()
+        if row is None:
+            raise NotFound(form.key, record_id)
+        return dict(row)
 
     def _current_version(self, conn: Connection, form: CompiledForm, record_id: int) -> int:
         stmt = select(form.table.c.version).where(form.table.c.id == record_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.model.fields import is_expression_default
 from runtime.records.compiled import CompiledForm
 from runtime.records.errors import FieldProblem
 from runtime.records.values import ValueProblem
@@ -26,6 +27,7 @@ class Prepared:
 
     values: dict[str, Any] = field(default_factory=dict)
     children: dict[str, list[ChildInput]] = field(default_factory=dict)
+    record_id: int | None = None
 
 
 def prepare(
@@ -98,14 +100,19 @@ def _apply_defaults(form: CompiledForm, prepared: Prepared, user_id: int | None)
         default = getattr(spec.spec, "default", None)
         if default == "current_user":
             prepared.values[key] = user_id
-        elif default is not None:
+        elif default is not None and not is_expression_default(default):
             prepared.values[key] = spec.convert(default)
+
+
+def computed(spec: Any) -> bool:
+    """True when the value comes from an expression: a formula or an expression default."""
+    return spec.formula is not None or is_expression_default(getattr(spec, "default", None))
 
 
 def _missing(form: CompiledForm, prepared: Prepared, path: str, creating: bool) -> list[FieldProblem]:
     problems = []
     for key, spec in form.fields.items():
-        if not spec.spec.required or spec.type == "auto_number":
+        if not spec.spec.required or spec.type == "auto_number" or computed(spec.spec):
             continue
         given = key in prepared.values
         if (creating or given) and prepared.values.get(key) in (None, []):

@@ -155,3 +155,47 @@ def test_a_page_of_500_costs_the_same_queries_as_a_page_of_5(app) -> None:  # ty
     assert all(r["account"]["display"] for r in page["items"][3:])
     assert all(r["lines"][0]["account"]["display"] == "Zeta" for r in page["items"][3:])
     assert len(small) == len(large) == 2  # the page, and one query for the child rows
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("visits > 3 and source != 'ads'", ["Gamma"]),
+        ("source in ['seo', 'referral'] or budget >= 1000", ["alpha", "Beta 50%_off", "Gamma"]),
+        ("budget == null", ["Gamma"]),
+        ("account.name == 'Zeta'", ["Beta 50%_off"]),
+        ("CONTAINS(tags, 'c')", ["alpha"]),
+        ("YEAR(due) == 2026 and MONTH(due) >= 3", ["alpha"]),
+        ("LOWER(company) == 'gamma'", ["Gamma"]),
+        ("COUNT(lines) == 0", ["alpha", "Beta 50%_off", "Gamma"]),
+        ("IF(hot, visits, 0) > 1", ["Beta 50%_off"]),
+    ],
+)
+def test_where_expressions_filter_in_sql(app, where: str, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    response = app[1].get("/api/v1/t/lead", params={"where": where})
+    assert response.status_code == 200, response.text
+    assert [r["company"] for r in response.json()["items"]] == expected
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "1; DROP TABLE t__lead",
+        "company == '' OR 1=1 --",
+        "__import__('os').system('true')",
+        "company.__class__",
+        "visits > (SELECT 1)",
+        "x" * 2100,
+        "(" * 60 + "1" + ")" * 60,
+        "visits + 'a'",
+        "visits",
+        "nosuch > 1",
+    ],
+)
+def test_hostile_where_answers_422_and_changes_nothing(app, where: str) -> None:  # type: ignore[no-untyped-def]
+    client = app[1]
+    response = client.get("/api/v1/t/lead", params={"where": where})
+    assert response.status_code == 422
+    problem = response.json()["errors"][0]
+    assert (problem["field"], problem["code"]) == ("query.where", "expression")
+    assert len(client.get("/api/v1/t/lead").json()["items"]) == 3
