@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
+from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
 from runtime.api.responses import json_response, on_http_error, on_record_error, on_validation_error
@@ -31,6 +32,8 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     for app in service.apps.values():
         for form in app.forms.values():
             api.include_router(form_router(service, app, form))
+            if form.form.duplicates:
+                api.include_router(duplicate_router(service, app, form))
     api.include_router(file_router(service, store))
 
     def list_apps() -> Response:

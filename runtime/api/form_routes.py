@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Body, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from runtime.api.responses import json_response
 from runtime.api.schemas import REF, schema_names
@@ -15,6 +15,9 @@ from runtime.records.query import SYSTEM_TYPES
 from runtime.records.service import RecordsService
 
 RecordId = Path(ge=1, le=2**63 - 1, description="The record's id")
+AllowDuplicate = Query(
+    default=False, description="Save even when the record looks like a duplicate of another (no 409)"
+)
 ERRORS = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}}}}
 
 
@@ -28,20 +31,26 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -
     def list_records(request: Request) -> Response:
         return json_response(service.list_page(app_key, form_key, request.query_params.multi_items()))
 
-    def create_record(body: Any = Body(...)) -> Response:
-        return json_response(service.create(app_key, form_key, body), 201)
+    def create_record(body: Any = Body(...), allow_duplicate: bool = AllowDuplicate) -> Response:
+        record = service.create(app_key, form_key, body, allow_duplicate=allow_duplicate)
+        return json_response(record, 201)
 
-    def create_many(body: Any = Body(...)) -> Response:
-        return json_response(service.create_many(app_key, form_key, body), 201)
+    def create_many(body: Any = Body(...), allow_duplicate: bool = AllowDuplicate) -> Response:
+        records = service.create_many(app_key, form_key, body, allow_duplicate=allow_duplicate)
+        return json_response(records, 201)
 
     def get_record(record_id: int = RecordId) -> Response:
         record = service.get(app_key, form_key, record_id)
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
     def update_record(
-        record_id: int = RecordId, body: Any = Body(...), if_match: str | None = Header(default=None)
+        record_id: int = RecordId,
+        body: Any = Body(...),
+        if_match: str | None = Header(default=None),
+        allow_duplicate: bool = AllowDuplicate,
     ) -> Response:
-        record = service.update(app_key, form_key, record_id, body, _version(if_match))
+        version = _version(if_match)
+        record = service.update(app_key, form_key, record_id, body, version, allow_duplicate=allow_duplicate)
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
     def delete_record(record_id: int = RecordId, if_match: str | None = Header(default=None)) -> Response:

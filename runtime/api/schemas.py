@@ -36,6 +36,11 @@ COMMON: dict[str, Schema] = {
             "field": {"type": ["string", "null"], "description": "Path such as lines[0].quantity"},
             "code": {"type": "string"},
             "message": {"type": "string"},
+            "candidates": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "For code duplicate: the ids of the possible duplicates",
+            },
         },
         "required": ["field", "code", "message"],
     },
@@ -95,6 +100,8 @@ def _read_schema(
         properties[key] = _nullable(_read_value(field.spec))
     for key, (row, _) in child_refs.items():
         properties[key] = {"type": "array", "items": {"$ref": REF + row}}
+    if not child_row and form.form.duplicates:
+        properties["merged_into"] = _nullable({"$ref": REF + "Reference"})
     if not child_row:
         properties.update(
             created_by=_nullable({"$ref": REF + "Reference"}),

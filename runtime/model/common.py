@@ -12,7 +12,16 @@ IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 MAX_IDENTIFIER = 40
 
 # Column names Formloom adds to every table, and query parameters of the list API.
-SYSTEM_COLUMNS = ("id", "created_at", "updated_at", "created_by", "version", "parent_id", "position")
+SYSTEM_COLUMNS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "version",
+    "parent_id",
+    "position",
+    "merged_into",
+)
 QUERY_PARAMETERS = ("limit", "offset", "sort", "where", "count", "allow_duplicate", "fields")
 RESERVED_NAMES = frozenset(SYSTEM_COLUMNS + QUERY_PARAMETERS)
 

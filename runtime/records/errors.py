@@ -13,10 +13,14 @@ class FieldProblem:
     field: str | None
     code: str
     message: str
+    candidates: tuple[int, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        """The problem as the API shows it."""
-        return {"field": self.field, "code": self.code, "message": self.message}
+        """The problem as the API shows it (duplicates also list their candidate ids)."""
+        shown: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
+        if self.candidates:
+            shown["candidates"] = list(self.candidates)
+        return shown
 
 
 class RecordError(Exception):

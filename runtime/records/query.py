@@ -143,6 +143,8 @@ def field_type(form: CompiledForm, key: str) -> str:
         return form.fields[key].type
     if key in SYSTEM_TYPES and form.parent is None:
         return SYSTEM_TYPES[key]
+    if key == "merged_into" and form.parent is None and form.form.duplicates:
+        return "link"
     raise ValueProblem("unknown_field", f"'{key[:60]}' is not a field of {form.key}")
 
 
@@ -212,6 +214,8 @@ def apply_list_query(
 def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnElement[bool]:
     """All filters, and the `where` expression, joined with AND."""
     conditions = [_condition(form, f, dialect) for f in query.filters]
+    if form.form.duplicates and not any(f.key == "merged_into" for f in query.filters):
+        conditions.append(form.table.c._merged_into.is_(None))  # merged records stay out of lists
     if query.where is not None:
         conditions.append(to_sql(query.where, sql_scope(form, dialect)))
     return and_(*conditions) if conditions else true()
@@ -230,7 +234,7 @@ def sql_scope(form: CompiledForm, dialect: str, now: dt.datetime | None = None) 
 
 
 def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:
-    column: Any = form.table.c[item.key]
+    column: Any = form.table.c["_merged_into" if item.key == "merged_into" else item.key]
     if item.op == "isnull":
         null_check: ColumnElement[bool] = column.is_(None) if item.value else column.is_not(None)
         return null_check

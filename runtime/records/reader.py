@@ -62,6 +62,9 @@ class Reader:
                 self._add_attachment(field.key)
             else:
                 self._add_plain(field.key, table.c[field.key], _plain_encoder(kind))
+        if self.form.parent is None and self.form.form.duplicates:
+            alias = table.alias(f"m_{self.form.key}")
+            self._add_reference("merged_into", alias, alias.c[self.form.title_field], column="_merged_into")
         if self.form.parent is None:
             self._add_user("created_by")
             for key in SYSTEM_READ:
@@ -79,11 +82,13 @@ class Reader:
 
         self._writers.append(write)
 
-    def _add_reference(self, key: str, target: Any, display: ColumnElement[Any]) -> None:
-        table = self.form.table
+    def _add_reference(
+        self, key: str, target: Any, display: ColumnElement[Any], column: str | None = None
+    ) -> None:
+        source = self.form.table.c[column or key]
         id_label, display_label = f"c_{len(self.columns)}", f"c_{len(self.columns) + 1}"
-        self.columns.extend([table.c[key].label(id_label), display.label(display_label)])
-        self.joins.append((target, table.c[key] == target.c.id))
+        self.columns.extend([source.label(id_label), display.label(display_label)])
+        self.joins.append((target, source == target.c.id))
         self.display[key] = display
 
         def write(row: Any, record: Row) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from runtime.db import write
 from runtime.records.autonumber import next_number
 from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.dedup import candidates, group_keys
 from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
 from runtime.records.evaluation import evaluate
 from runtime.records.integrity import (
@@ -25,6 +26,7 @@ from runtime.records.integrity import (
     restricting_references,
     unique_problems,
 )
+from runtime.records.merge import apply_merge, parse_merge
 from runtime.records.query import apply_list_query, filter_clause, parse_list_query
 from runtime.records.reader import Row, read_records, reader_for
 from runtime.records.writer import ChildInput, Prepared, prepare
@@ -79,14 +81,35 @@ class RecordsService:
         with self.engine.connect() as conn:
             return self._read_one(conn, app, form, record_id)
 
-    def create(self, app_key: str, form_key: str, data: Any, user_id: int | None = None) -> Row:
+    def create(
+        self,
+        app_key: str,
+        form_key: str,
+        data: Any,
+        user_id: int | None = None,
+        *,
+        allow_duplicate: bool = False,
+    ) -> Row:
         """Validate and insert one record."""
-        return self.create_many(app_key, form_key, [data], user_id, bulk=False)[0]
+        return self.create_many(
+            app_key, form_key, [data], user_id, bulk=False, allow_duplicate=allow_duplicate
+        )[0]
 
     def create_many(
-        self, app_key: str, form_key: str, items: Any, user_id: int | None = None, *, bulk: bool = True
+        self,
+        app_key: str,
+        form_key: str,
+        items: Any,
+        user_id: int | None = None,
+        *,
+        bulk: bool = True,
+        allow_duplicate: bool = False,
     ) -> list[Row]:
-        """Insert all records or none; problems are reported as `[index].field`."""
+        """Insert all records or none; problems are reported as `[index].field`.
+
+        A record matching a duplicate group of a stored record (or of another record in
+        the same request) is refused with 409 and the candidate ids, unless `allow_duplicate`.
+        """
         app, form = self.resolve(app_key, form_key)
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BULK:
             raise invalid(None, "type", f"expected a list of 1 to {MAX_BULK} records")
@@ -100,6 +123,7 @@ class RecordsService:
         with self._writing() as conn:
             problems.extend(evaluate(conn, app, form, prepared))
             self._check(conn, app, form, prepared, problems=problems)
+            self._dedupe(conn, form, prepared, {}, allow_duplicate)
             ids = [self._insert(conn, app, form, item, user_id) for _, item in prepared]
             return self._read_many(conn, app, form, ids)
 
@@ -111,6 +135,8 @@ class RecordsService:
         data: Any,
         expected_version: int | None = None,
         user_id: int | None = None,
+        *,
+        allow_duplicate: bool = False,
     ) -> Row:
         """Change the given fields; with `expected_version`, refuse a stale write (409)."""
         app, form = self.resolve(app_key, form_key)
@@ -122,6 +148,7 @@ class RecordsService:
             item.record_id = record_id
             problems.extend(evaluate(conn, app, form, [("", item)], {record_id: stored}))
             self._check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
+            self._dedupe(conn, form, [("", item)], stored, allow_duplicate, own_id=record_id)
             values = {**item.values, "updated_at": self.clock(), "version": current + 1}
             table = form.table
             conn.execute(update(table).where(table.c.id == record_id).values(**values))
@@ -142,7 +169,67 @@ class RecordsService:
                 raise Conflict(blocking)
             conn.execute(delete(form.table).where(form.table.c.id == record_id))
 
+    def duplicates_of(self, app_key: str, form_key: str, record_id: int) -> list[Row]:
+        """Live records that match this record in some duplicate group."""
+        app, form = self.resolve(app_key, form_key)
+        with self.engine.connect() as conn:
+            stored = self._stored_row(conn, form, record_id)
+            if not form.form.duplicates:
+                return []
+            found = candidates(conn, form, group_keys(form, stored), exclude=record_id)
+            return self._read_many(conn, app, form, found)
+
+    def merge(self, app_key: str, form_key: str, record_id: int, body: Any) -> Row:
+        """Merge other records into `record_id` (see runtime/records/merge.py)."""
+        app, form = self.resolve(app_key, form_key)
+        request = parse_merge(form, record_id, body)
+        with self._writing() as conn:
+            apply_merge(conn, app, form, request)
+            self._recompute(conn, app, form, record_id)
+            return self._read_one(conn, app, form, record_id)
+
     # -- internals -----------------------------------------------------------------
+
+    def _recompute(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
+        """Re-run formulas and duplicate keys of a stored record whose related rows changed."""
+        stored = self._stored_row(conn, form, record_id)
+        item = Prepared(record_id=record_id)
+        problems = evaluate(conn, app, form, [("", item)], {record_id: stored})
+        if problems:
+            raise InvalidRecord(problems)
+        if form.form.duplicates:
+            item.values.update(group_keys(form, {**stored, **item.values}))
+        values = {**item.values, "updated_at": self.clock(), "version": int(stored["version"]) + 1}
+        conn.execute(update(form.table).where(form.table.c.id == record_id).values(**values))
+
+    def _dedupe(
+        self,
+        conn: Connection,
+        form: CompiledForm,
+        items: list[tuple[str, Prepared]],
+        stored: dict[str, Any],
+        allow_duplicate: bool,
+        own_id: int | None = None,
+    ) -> None:
+        """Store each record's duplicate keys; refuse matches (409) unless allowed."""
+        if not form.form.duplicates:
+            return
+        problems: list[FieldProblem] = []
+        earlier: dict[str, int] = {}
+        for index, (prefix, item) in enumerate(items):
+            keys = group_keys(form, {**stored, **item.values})
+            item.values.update(keys)
+            if allow_duplicate:
+                continue
+            found = candidates(conn, form, keys, exclude=own_id)
+            in_request = sorted({earlier[k] for k in keys.values() if k in earlier})
+            earlier.update({k: index for k in keys.values() if k is not None})
+            if found or in_request:
+                where = f"request items {in_request}" if in_request and not found else f"{form.key} {found}"
+                message = f"possible duplicate of {where}; send allow_duplicate=true to save it anyway"
+                problems.append(FieldProblem(prefix.rstrip(".") or None, "duplicate", message, tuple(found)))
+        if problems:
+            raise Conflict(problems)
 
     def _writing(self) -> Any:
         return _IntegrityGuard(write(self.engine))

@@ -72,7 +72,13 @@ def build_tables(app: App) -> AppTables:
     files.to_metadata(metadata)
     result: dict[str, FormTable] = {}
     for form in app.top_forms():
-        table = Table(table_name(app, form), metadata, *_system_columns(), *_columns(app, form))
+        table = Table(
+            table_name(app, form),
+            metadata,
+            *_system_columns(),
+            *_columns(app, form),
+            *_dedup_columns(app, form),
+        )
         result[form.form] = FormTable(form, table)
     for form_table in result.values():
         for table_field in form_table.form.table_fields():
@@ -93,6 +99,16 @@ def _system_columns() -> list[Column[Any]]:
         Column("created_by", ID, ForeignKey("formloom_users.id"), nullable=True),
         Column("version", Integer, nullable=False, default=1),
     ]
+
+
+def _dedup_columns(app: App, form: Form) -> list[Column[Any]]:
+    """Forms with duplicate groups keep a normalised key per group and a merge pointer."""
+    if not form.duplicates:
+        return []
+    keys = [Column(f"_dup_{i}", String(40), index=True) for i in range(len(form.duplicates))]
+    target = f"{table_name(app, form)}.id"
+    merged = Column("_merged_into", ID, ForeignKey(target, ondelete="SET NULL"), nullable=True, index=True)
+    return [*keys, merged]
 
 
 def _child_columns(parent: Table) -> list[Column[Any]]:
