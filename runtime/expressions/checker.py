@@ -67,6 +67,7 @@ class Checked:
     fields: set[str] = field(default_factory=set)
     links: set[tuple[str, str]] = field(default_factory=set)
     children: set[tuple[str, str | None]] = field(default_factory=set)
+    singles: set[tuple[str, str]] = field(default_factory=set)
 
 
 def check(node: Node, scope: Scope, source: str = "") -> Checked:
@@ -143,12 +144,22 @@ class _Checker:
             self.out.fields.add(head)
             self.out.children.add((head, key))
             return child.fields[key]
+        if head in self.scope.singles:
+            single = self.scope.singles[head]()
+            if key not in single.fields:
+                raise ExpressionError(
+                    f"form '{head}' has no field '{key}'{did_you_mean(key, single.fields)}", node.pos
+                )
+            node.ref = ("single", head, key)
+            self.out.singles.add((head, key))
+            return single.fields[key]
         raise ExpressionError(
-            f"'{head}' is not a link or table field{did_you_mean(head, self._names())}", node.pos
+            f"'{head}' is not a link or table field, nor a single form{did_you_mean(head, self._names())}",
+            node.pos,
         )
 
     def _names(self) -> list[str]:
-        return [*self.scope.fields, *self.scope.links, *self.scope.children]
+        return [*self.scope.fields, *self.scope.links, *self.scope.children, *self.scope.singles]
 
     def _unknown(self, name: str) -> str:
         return f"unknown field '{name}'{did_you_mean(name, self._names())}"

@@ -1,7 +1,8 @@
 """Compile a checked expression into nested Python closures (no tree walk at run time).
 
 The record is a dict of field values as stored (str, int, Decimal, bool, date,
-aware datetime, list). Linked values come as `"link.field"` keys and child rows
+aware datetime, list). Linked values come as `"link.field"` keys, fields of single
+forms as `"@form.field"` keys, and child rows
 as a list of dicts under the table field's key. Null semantics follow SQL:
 comparisons with null give null, `and`/`or` use three-valued logic, and a
 null condition counts as false.
@@ -56,8 +57,8 @@ class _Compiler:
         if kind == "field":
             key = node.ref[1]
             return lambda r: r.get(key)
-        if kind == "link":
-            joined = f"{node.ref[1]}.{node.ref[2]}"
+        if kind in ("link", "single"):
+            joined = f"{'@' if kind == 'single' else ''}{node.ref[1]}.{node.ref[2]}"
             return lambda r: r.get(joined)
         raise AssertionError("child columns are read by aggregates")
 

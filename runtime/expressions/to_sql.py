@@ -54,6 +54,7 @@ class SqlScope:
     dialect: str
     links: dict[str, Table] = field(default_factory=dict)
     children: dict[str, Table] = field(default_factory=dict)
+    singles: dict[str, Table] = field(default_factory=dict)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     zone: dt.tzinfo = dt.UTC
 
@@ -110,6 +111,10 @@ class _Compiler:
         if node.ref[0] == "field":
             column: SQL = table.c[node.ref[1]]
             return column
+        if node.ref[0] == "single":
+            single = self.scope.singles[node.ref[1]]
+            first: SQL = select(single.c[node.ref[2]]).order_by(single.c.id).limit(1).scalar_subquery()
+            return first
         link, key = node.ref[1], node.ref[2]
         target = self.scope.links[link]
         subquery: SQL = select(target.c[key]).where(target.c.id == table.c[link]).scalar_subquery()

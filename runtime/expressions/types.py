@@ -72,6 +72,7 @@ class Scope:
     fields: dict[str, Type]
     links: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     children: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+    singles: dict[str, Callable[[], Scope]] = field(default_factory=dict)
 
 
 def field_type(spec: object) -> Type:
@@ -99,6 +100,9 @@ def scope_for(app: App, form: Form) -> Scope:
         child = app.form(table.form)
         if child is not None:
             scope.children[table.key] = _lazy(app, child)
+    for other in app.forms:
+        if other.single and other.form not in fields:
+            scope.singles[other.form] = _lazy(app, other)
     return scope
 
 

@@ -39,6 +39,8 @@ def check_app(app: App, where: dict[str, FormSource], known_forms: set[str]) -> 
 
 def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterator[Problem]:
     keys = [f.key for f in form.fields]
+    if form.single and form.child:
+        yield at.at(("single",), "a form cannot be both single and child")
     seen: dict[str, int] = {}
     for index, field in enumerate(form.fields):
         if field.key in seen:

@@ -42,6 +42,7 @@ def evaluate(
     for key, child in form.children.items():
         problems.extend(_evaluate_children(conn, app, form, key, child, items, records, stored))
     _fill_links(conn, app, form, records)
+    _fill_singles(conn, app, form, records)
     for (prefix, item), record in zip(items, records, strict=True):
         problems.extend(form.logic.apply(record, prefix, creating))
         for key in _computed_keys(form):
@@ -89,7 +90,9 @@ def _evaluate_children(
         record[key] = rows
         rows_by_item.append(rows)
     if child.logic.active:
-        _fill_links(conn, app, child, [r for rows in rows_by_item for r in rows])
+        child_rows = [r for rows in rows_by_item for r in rows]
+        _fill_links(conn, app, child, child_rows)
+        _fill_singles(conn, app, child, child_rows)
         _write_back(child, items, key, rows_by_item)
     return problems
 
@@ -113,6 +116,20 @@ def _stored_children(
     for row in conn.execute(stmt).mappings():
         result[row["parent_id"]][row["id"]] = dict(row)
     return result
+
+
+def _fill_singles(conn: Connection, app: CompiledApp, form: CompiledForm, records: list[Record]) -> None:
+    """Put `@form.field` values of single forms into the records: one query per single form."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for single, key in form.logic.singles:
+        wanted[single].add(key)
+    for single, keys in wanted.items():
+        table = app.form(single).table
+        stmt = select(*(table.c[k] for k in sorted(keys))).order_by(table.c.id).limit(1)
+        row = conn.execute(stmt).mappings().first()
+        for record in records:
+            for key in keys:
+                record[f"@{single}.{key}"] = row[key] if row is not None else None
 
 
 def _fill_links(conn: Connection, app: CompiledApp, form: CompiledForm, records: list[Record]) -> None:

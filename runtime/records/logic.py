@@ -35,6 +35,7 @@ class Computed:
     key: str
     evaluate: Evaluator
     store: Callable[[Any], Any]
+    checked: Checked | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ class FormLogic:
     required_when: list[tuple[str, Evaluator]] = field(default_factory=list)
     links: set[tuple[str, str]] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
+    singles: set[tuple[str, str]] = field(default_factory=set)
     required: set[str] = field(default_factory=set)
 
     @property
@@ -114,9 +116,8 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
             _note_reads(logic, checked)
             formulas[spec.key] = (spec, checked.fields)
             converter = converters[spec.key]
-            logic.formulas.append(
-                Computed(spec.key, to_python(checked, clock, zone), _storer(spec, converter))
-            )
+            evaluate = to_python(checked, clock, zone)
+            logic.formulas.append(Computed(spec.key, evaluate, _storer(spec, converter), checked))
         default = getattr(spec, "default", None)
         if isinstance(default, str) and is_expression_default(default):
             logic.defaults.append(Computed(spec.key, compiled(default), _storer(spec, converters[spec.key])))
@@ -135,6 +136,7 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
 
 def _note_reads(logic: FormLogic, checked: Checked) -> None:
     logic.links.update(checked.links)
+    logic.singles.update(checked.singles)
     logic.children.update(table for table, _ in checked.children)
 
 

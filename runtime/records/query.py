@@ -230,7 +230,8 @@ def sql_scope(form: CompiledForm, dialect: str, now: dt.datetime | None = None) 
         if field.type == "link"
     }
     children = {key: child.table for key, child in form.children.items()}
-    return SqlScope(form.table, dialect, links, children, now=now or utcnow(), zone=form.app.zone())
+    singles = {f.form: tables[f"{form.app.app}__{f.form}"] for f in form.app.forms if f.single}
+    return SqlScope(form.table, dialect, links, children, singles, now=now or utcnow(), zone=form.app.zone())
 
 
 def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:

@@ -29,6 +29,7 @@ from runtime.records.integrity import (
 from runtime.records.merge import apply_merge, parse_merge
 from runtime.records.query import apply_list_query, filter_clause, parse_list_query
 from runtime.records.reader import Row, read_records, reader_for
+from runtime.records.recompute import recompute_for_single
 from runtime.records.writer import ChildInput, Prepared, prepare
 from runtime.schema.types import utcnow
 
@@ -124,7 +125,9 @@ class RecordsService:
             problems.extend(evaluate(conn, app, form, prepared))
             self._check(conn, app, form, prepared, problems=problems)
             self._dedupe(conn, form, prepared, {}, allow_duplicate)
+            self._one_record_if_single(conn, form, len(prepared))
             ids = [self._insert(conn, app, form, item, user_id) for _, item in prepared]
+            self._after_write(conn, app, form)
             return self._read_many(conn, app, form, ids)
 
     def update(
@@ -154,6 +157,7 @@ class RecordsService:
             conn.execute(update(table).where(table.c.id == record_id).values(**values))
             for key, rows in item.children.items():
                 self._replace_children(conn, form.children[key], record_id, rows)
+            self._after_write(conn, app, form)
             return self._read_one(conn, app, form, record_id)
 
     def delete(
@@ -189,6 +193,19 @@ class RecordsService:
             return self._read_one(conn, app, form, record_id)
 
     # -- internals -----------------------------------------------------------------
+
+    def _one_record_if_single(self, conn: Connection, form: CompiledForm, adding: int) -> None:
+        if not form.form.single:
+            return
+        stored = conn.execute(select(func.count()).select_from(form.table)).scalar_one()
+        if stored + adding > 1:
+            message = f"{form.key} is a single form: it holds one record; change that one instead"
+            raise Conflict([FieldProblem(None, "single", message)])
+
+    def _after_write(self, conn: Connection, app: CompiledApp, form: CompiledForm) -> None:
+        """A change to a single form (settings) recomputes the formulas that read it."""
+        if form.form.single:
+            recompute_for_single(conn, app, form.key, self.clock())
 
     def _recompute(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """Re-run formulas and duplicate keys of a stored record whose related rows changed."""

@@ -1,0 +1,93 @@
+"""Recompute stored formulas in bulk, inside the database, when a single form they read changes.
+
+When an admin edits a settings record (a `single: true` form, such as scoring
+weights), every formula that reads it — directly or through another formula — is
+recomputed for all rows with one `UPDATE … SET field = <compiled SQL>` per
+formula, in dependency order. The SQL follows the same rules as the Python
+compiler, with the same rounding to the field's scale. If a new value breaks a
+field's min or max, the whole change is refused and nothing is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, Float, Numeric, cast, func, literal, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from runtime.expressions.to_sql import to_sql
+from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.errors import FieldProblem, InvalidRecord
+from runtime.records.logic import Computed
+from runtime.records.query import sql_scope
+
+SCALES = {"money": 2, "percent": 6}
+
+
+def recompute_for_single(conn: Connection, app: CompiledApp, single: str, now: dt.datetime) -> int:
+    """Recompute every formula that depends on the single form `single`; answers rows touched."""
+    touched = 0
+    for form in app.forms.values():
+        for target in (form, *form.children.values()):
+            affected = _affected(target, single)
+            for item in target.logic.formulas:
+                if item.key in affected and item.checked is not None:
+                    touched += _update_column(conn, target, item, now)
+            _refuse_out_of_range(conn, target, affected)
+    return touched
+
+
+def _affected(form: CompiledForm, single: str) -> set[str]:
+    """Formula fields reading `single`, and the formulas that read those, transitively."""
+    affected: set[str] = set()
+    for item in form.logic.formulas:  # already in dependency order
+        checked = item.checked
+        if checked is None:
+            continue
+        if any(name == single for name, _ in checked.singles) or checked.fields & affected:
+            affected.add(item.key)
+    return affected
+
+
+def _update_column(conn: Connection, form: CompiledForm, item: Computed, now: dt.datetime) -> int:
+    assert item.checked is not None
+    dialect = conn.dialect.name
+    expr = to_sql(item.checked, sql_scope(form, dialect, now))
+    value = _stored(expr, form.fields[item.key].spec, dialect)
+    result = conn.execute(update(form.table).values({item.key: value}))
+    return int(result.rowcount or 0)
+
+
+def _stored(expr: ColumnElement[Any], spec: Any, dialect: str) -> ColumnElement[Any]:
+    """Round a computed number to the field's scale, half away from zero, as the Python side does."""
+    kind = spec.type
+    if kind not in ("integer", "decimal", "money", "percent"):
+        return expr
+    scale = 0 if kind == "integer" else spec.scale if kind == "decimal" else SCALES[kind]
+    if dialect == "postgresql":
+        rounded = func.round(cast(expr, Numeric()), scale)
+    else:
+        rounded = func.round(expr + expr * literal(1e-13, Float()), scale)  # ties away from zero
+    return cast(rounded, BigInteger()) if kind == "integer" else rounded
+
+
+def _refuse_out_of_range(conn: Connection, form: CompiledForm, affected: set[str]) -> None:
+    """A recomputed value outside its field's min/max refuses the whole change."""
+    problems: list[FieldProblem] = []
+    for key in sorted(affected):
+        spec = form.fields[key].spec
+        column = form.table.c[key]
+        for bound, word in (
+            (getattr(spec, "min", None), "below min"),
+            (getattr(spec, "max", None), "above max"),
+        ):
+            if bound is None:
+                continue
+            outside = column < bound if word == "below min" else column > bound
+            count = conn.execute(select(func.count()).select_from(form.table).where(outside)).scalar_one()
+            if count:
+                message = f"the change would put {key} {word} {bound} on {count} {form.key} record(s)"
+                problems.append(FieldProblem(None, "recompute", message))
+    if problems:
+        raise InvalidRecord(problems)
