@@ -11,8 +11,9 @@ null condition counts as false.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from runtime.expressions.checker import Checked
@@ -23,6 +24,7 @@ Record = dict[str, Any]
 Evaluator = Callable[[Record], Any]
 Clock = Callable[[], dt.datetime]
 ARITHMETIC = Context(prec=34)
+STEPS = {digits: Decimal(1).scaleb(-digits) for digits in range(0, 11)}
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -53,14 +55,8 @@ class _Compiler:
         return self.call(node)
 
     def name(self, node: Name) -> Evaluator:
-        kind = node.ref[0]
-        if kind == "field":
-            key = node.ref[1]
-            return lambda r: r.get(key)
-        if kind in ("link", "single"):
-            joined = f"{'@' if kind == 'single' else ''}{node.ref[1]}.{node.ref[2]}"
-            return lambda r: r.get(joined)
-        raise AssertionError("child columns are read by aggregates")
+        key = record_key(node)
+        return lambda r: r.get(key)
 
     def unary(self, node: Unary) -> Evaluator:
         inner = self.compile(node.operand)
@@ -75,23 +71,19 @@ class _Compiler:
             if op == "==":
                 return lambda r: other(r) is None
             return lambda r: other(r) is not None
-        left, right = self.compile(node.left), self.compile(node.right)
-        if op == "and":
-            return lambda r: _and(left(r), right, r)
-        if op == "or":
-            return lambda r: _or(left(r), right, r)
-        function = _BINARY[op]
+        if op == "and" or op == "or":
+            left, right = self.compile(node.left), self.compile(node.right)
+            join = _and if op == "and" else _or
+            return lambda r: join(left(r), right, r)
+        return _strict_binary(_BINARY[op], self.operand(node.left), self.operand(node.right))
 
-        def apply(r: Record) -> Any:
-            a = left(r)
-            if a is None:
-                return None
-            b = right(r)
-            if b is None:
-                return None
-            return function(a, b)
-
-        return apply
+    def operand(self, node: Node) -> tuple[str, Any]:
+        """How to read an operand: a constant, a field key, or a compiled function."""
+        if isinstance(node, Literal):
+            return "const", node.value
+        if isinstance(node, Name):
+            return "field", record_key(node)
+        return "call", self.compile(node)
 
     def membership(self, node: Membership) -> Evaluator:
         operand = self.compile(node.operand)
@@ -123,11 +115,14 @@ class _Compiler:
             clock = self.clock
             return lambda r: clock()
         if name in _LAZY:
-            return _LAZY[name](args)
+            constants = [_constant(arg) for arg in node.args]
+            return _LAZY[name](args, constants)
         function = _STRICT[name]
         if len(args) == 1:
             only = args[0]
             return lambda r: None if (v := only(r)) is None else function(v)
+        if len(args) == 2:
+            return _strict_binary(function, self.operand(node.args[0]), self.operand(node.args[1]))
 
         def apply(r: Record) -> Any:
             values = [arg(r) for arg in args]
@@ -151,6 +146,16 @@ class _Compiler:
         return apply
 
 
+def record_key(node: Name) -> str:
+    """The key a name is read from in the record: `field`, `link.field` or `@single.field`."""
+    kind = node.ref[0]
+    if kind == "field":
+        return node.ref[1]
+    if kind in ("link", "single"):
+        return f"{'@' if kind == 'single' else ''}{node.ref[1]}.{node.ref[2]}"
+    raise AssertionError("child columns are read by aggregates")
+
+
 def _and(a: Any, right: Evaluator, r: Record) -> bool | None:
     if a is False:
         return False
@@ -172,29 +177,85 @@ def _or(a: Any, right: Evaluator, r: Record) -> bool | None:
 def _divide(a: Any, b: Any) -> Decimal | None:
     if b == 0:
         return None
-    with localcontext(ARITHMETIC):
-        return Decimal(a) / Decimal(b)
+    return ARITHMETIC.divide(Decimal(a), Decimal(b))
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
     "/": _divide,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
+
+
+def _strict_binary(op: Callable[[Any, Any], Any], left: tuple[str, Any], right: tuple[str, Any]) -> Evaluator:
+    """`op(a, b)`, null when either side is null; specialised so each call reads its operands directly."""
+    (lkind, lval), (rkind, rval) = left, right
+    if (lkind == "const" and lval is None) or (rkind == "const" and rval is None):
+        return lambda r: None
+    if lkind == "field" and rkind == "const":
+        return lambda r: None if (a := r.get(lval)) is None else op(a, rval)
+    if lkind == "call" and rkind == "const":
+        return lambda r: None if (a := lval(r)) is None else op(a, rval)
+    if lkind == "const" and rkind == "field":
+        return lambda r: None if (b := r.get(rval)) is None else op(lval, b)
+    if lkind == "const" and rkind == "call":
+        return lambda r: None if (b := rval(r)) is None else op(lval, b)
+    if lkind == "const":
+        value = op(lval, rval)
+        return lambda r: value
+    if lkind == "field" and rkind == "field":
+
+        def fields(r: Record) -> Any:
+            a = r.get(lval)
+            if a is None:
+                return None
+            b = r.get(rval)
+            return None if b is None else op(a, b)
+
+        return fields
+    if lkind == "field":
+
+        def field_call(r: Record) -> Any:
+            a = r.get(lval)
+            if a is None:
+                return None
+            b = rval(r)
+            return None if b is None else op(a, b)
+
+        return field_call
+    if rkind == "field":
+
+        def call_field(r: Record) -> Any:
+            a = lval(r)
+            if a is None:
+                return None
+            b = r.get(rval)
+            return None if b is None else op(a, b)
+
+        return call_field
+
+    def calls(r: Record) -> Any:
+        a = lval(r)
+        if a is None:
+            return None
+        b = rval(r)
+        return None if b is None else op(a, b)
+
+    return calls
 
 
 def _round(value: Any, digits: int = 0) -> Any:
     if isinstance(value, int) and digits >= 0:
         return value
-    with localcontext(ARITHMETIC):
-        return Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    step = STEPS.get(digits) or Decimal(1).scaleb(-digits)
+    return Decimal(value).quantize(step, rounding=ROUND_HALF_UP, context=ARITHMETIC)
 
 
 def _as_date(value: dt.date) -> dt.date:
@@ -220,12 +281,50 @@ _STRICT: dict[str, Callable[..., Any]] = {
 }
 
 
-def _if(args: list[Evaluator]) -> Evaluator:
+class _Constant:
+    """Marks an argument that is a literal, so builders can skip calling it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _constant(node: Node) -> _Constant | None:
+    return _Constant(node.value) if isinstance(node, Literal) else None
+
+
+Constants = list[_Constant | None]
+
+
+def _if(args: list[Evaluator], constants: Constants) -> Evaluator:
     condition, yes, no = args
+    fixed_yes, fixed_no = constants[1], constants[2]
+    if fixed_yes is not None and fixed_no is not None:
+        a, b = fixed_yes.value, fixed_no.value
+        return lambda r: a if condition(r) is True else b
+    if fixed_yes is not None:
+        a = fixed_yes.value
+        return lambda r: a if condition(r) is True else no(r)
+    if fixed_no is not None:
+        b = fixed_no.value
+        return lambda r: yes(r) if condition(r) is True else b
     return lambda r: yes(r) if condition(r) is True else no(r)
 
 
-def _ifs(args: list[Evaluator]) -> Evaluator:
+def _ifs(args: list[Evaluator], constants: Constants) -> Evaluator:
+    if all(c is not None for c in constants[1::2]):
+        fixed = [(cond, c.value) for cond, c in zip(args[::2], constants[1::2], strict=True) if c]
+        otherwise = None
+        last = constants[-2]
+        if last is not None and last.value is True:  # IFS(…, true, x): x is the "else" value
+            otherwise = fixed.pop()[1]
+
+        def apply_fixed(r: Record) -> Any:
+            for condition, value in fixed:
+                if condition(r) is True:
+                    return value
+            return otherwise
+
+        return apply_fixed
     pairs = list(zip(args[::2], args[1::2], strict=True))
 
     def apply(r: Record) -> Any:
@@ -237,7 +336,11 @@ def _ifs(args: list[Evaluator]) -> Evaluator:
     return apply
 
 
-def _coalesce(args: list[Evaluator]) -> Evaluator:
+def _coalesce(args: list[Evaluator], constants: Constants) -> Evaluator:
+    if len(args) == 2 and constants[1] is not None:
+        first, fallback = args[0], constants[1].value
+        return lambda r: value if (value := first(r)) is not None else fallback
+
     def apply(r: Record) -> Any:
         for arg in args:
             value = arg(r)
@@ -248,13 +351,17 @@ def _coalesce(args: list[Evaluator]) -> Evaluator:
     return apply
 
 
-def _is_empty(args: list[Evaluator]) -> Evaluator:
+def _is_empty(args: list[Evaluator], constants: Constants) -> Evaluator:
     only = args[0]
     return lambda r: (v := only(r)) is None or v == "" or v == []
 
 
-def _extreme(pick: Callable[..., Any]) -> Callable[[list[Evaluator]], Evaluator]:
-    def build(args: list[Evaluator]) -> Evaluator:
+def _extreme(pick: Callable[..., Any]) -> Callable[[list[Evaluator], Constants], Evaluator]:
+    def build(args: list[Evaluator], constants: Constants) -> Evaluator:
+        if len(args) == 2 and constants[0] is not None and constants[0].value is not None:
+            fixed, other = constants[0].value, args[1]
+            return lambda r: fixed if (v := other(r)) is None else pick(fixed, v)
+
         def apply(r: Record) -> Any:
             values = [v for arg in args if (v := arg(r)) is not None]
             return pick(values) if values else None
@@ -264,11 +371,11 @@ def _extreme(pick: Callable[..., Any]) -> Callable[[list[Evaluator]], Evaluator]
     return build
 
 
-def _concat(args: list[Evaluator]) -> Evaluator:
+def _concat(args: list[Evaluator], constants: Constants) -> Evaluator:
     return lambda r: "".join(str(v) for arg in args if (v := arg(r)) is not None)
 
 
-_LAZY: dict[str, Callable[[list[Evaluator]], Evaluator]] = {
+_LAZY: dict[str, Callable[[list[Evaluator], Constants], Evaluator]] = {
     "IF": _if,
     "IFS": _ifs,
     "COALESCE": _coalesce,
@@ -282,8 +389,7 @@ _LAZY: dict[str, Callable[[list[Evaluator]], Evaluator]] = {
 def _average(values: list[Any]) -> Decimal | None:
     if not values:
         return None
-    with localcontext(ARITHMETIC):
-        return Decimal(sum(values)) / len(values)
+    return ARITHMETIC.divide(Decimal(sum(values)), Decimal(len(values)))
 
 
 _AGGREGATES: dict[str, Callable[[list[Any]], Any]] = {

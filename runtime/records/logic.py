@@ -25,6 +25,7 @@ from runtime.records.errors import FieldProblem
 from runtime.records.values import Converter, ValueProblem
 
 Clock = Callable[[], dt.datetime]
+ONE = Decimal(1)
 Record = dict[str, Any]
 
 
@@ -149,19 +150,33 @@ def _storer(spec: Any, converter: Converter) -> Callable[[Any], Any]:
     """Round a computed number to the field's scale, then apply the field's own checks."""
     kind = spec.type
     if kind == "integer":
-        step: Decimal | None = Decimal(1)
-    elif kind in ("decimal", "money", "percent"):
+        return _integer_storer(spec)
+    if kind in ("decimal", "money", "percent"):
         scale = spec.scale if kind == "decimal" else (2 if kind == "money" else 6)
         step = Decimal(1).scaleb(-scale)
-    else:
-        step = None
+
+        def store_number(value: Any) -> Any:
+            if isinstance(value, int | Decimal) and not isinstance(value, bool):
+                value = Decimal(value).quantize(step, rounding=ROUND_HALF_UP)
+            return None if value is None else converter(value)
+
+        return store_number
+    return lambda value: None if value is None else converter(value)
+
+
+def _integer_storer(spec: Any) -> Callable[[Any], Any]:
+    """Whole numbers: round half away from zero, then the field's min and max."""
+    low, high = spec.min, spec.max
 
     def store(value: Any) -> Any:
         if value is None:
             return None
-        if step is not None and isinstance(value, int | Decimal) and not isinstance(value, bool):
-            value = Decimal(value).quantize(step, rounding=ROUND_HALF_UP)
-            value = int(value) if kind == "integer" else value
-        return converter(value)
+        if isinstance(value, Decimal):
+            value = int(value.quantize(ONE, rounding=ROUND_HALF_UP))
+        if low is not None and value < low:
+            raise ValueProblem("min", f"must be at least {low}")
+        if high is not None and value > high:
+            raise ValueProblem("max", f"must be at most {high}")
+        return value
 
     return store
