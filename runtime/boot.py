@@ -1,30 +1,37 @@
-"""Start-up: from pack folders and a database URL to a ready records service and API."""
+"""Start-up: from pack folders and a database URL to a ready records service and API.
+
+On a database that has never held an app, starting publishes it: its tables are
+created and its definition recorded. On a database holding another version of the
+app, start-up refuses and names the commands that plan and publish the change.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SAWarning
 
-from runtime.api.app import create_api
 from runtime.db import make_engine, write
+from runtime.live import LiveApi
 from runtime.loading.loader import load_packs
 from runtime.model import App
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
 from runtime.records.service import Clock, RecordsService
+from runtime.schema import published
 from runtime.schema.migrate import upgrade_system_tables
-from runtime.schema.system import apps as apps_table
 from runtime.schema.tables import build_tables
 from runtime.schema.types import utcnow
 
 warnings.filterwarnings("ignore", category=SAWarning, message=".*Decimal objects natively.*")
+
+
+class NotPublished(Exception):
+    """The database holds another version of an app than the pack being served."""
 
 
 @dataclass
@@ -32,56 +39,66 @@ class Runtime:
     """Everything a running server holds."""
 
     engine: Engine
-    apps: list[CompiledApp]
-    service: RecordsService
+    live: LiveApi
     files: FileStore
-    api: FastAPI
+
+    @property
+    def service(self) -> RecordsService:
+        """The records service of the definitions currently published."""
+        return self.live.service
+
+    @property
+    def apps(self) -> list[CompiledApp]:
+        """The compiled apps currently served."""
+        return list(self.live.service.apps.values())
+
+    @property
+    def api(self) -> LiveApi:
+        """The ASGI application (it follows publishes without a restart)."""
+        return self.live
 
 
-def content_hash(app: App) -> str:
-    """A stable SHA-256 of an app's definition (key order and whitespace do not matter)."""
-    text = json.dumps(app.model_dump(mode="json", by_alias=True), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+def create_tables(conn: Connection, app: App) -> None:
+    """Create every table of an app that does not exist yet (a first publish)."""
+    tables = build_tables(app)
+    own = [t for name, t in tables.metadata.tables.items() if not name.startswith("formloom_")]
+    tables.metadata.create_all(conn, tables=own, checkfirst=True)
 
 
-def prepare_database(engine: Engine, apps: list[App], clock: Clock = utcnow) -> list[CompiledApp]:
-    """Apply system migrations, create missing form tables, and record each app's version."""
+def compile_apps(apps: list[App], dialect: str, clock: Clock) -> list[CompiledApp]:
+    """Tables and compiled forms of each app."""
+    return [compile_app(app, build_tables(app), dialect, clock) for app in apps]
+
+
+def ensure_published(engine: Engine, apps: list[App], command_hint: Callable[[App], str]) -> None:
+    """Publish apps the database has never held; refuse apps it holds in another version."""
     upgrade_system_tables(engine)
-    compiled = []
     with write(engine) as conn:
+        current = published.current_hashes(conn)
         for app in apps:
-            tables = build_tables(app)
-            own = [t for name, t in tables.metadata.tables.items() if not name.startswith("formloom_")]
-            tables.metadata.create_all(conn, tables=own, checkfirst=True)
-            _record_app(conn, app)
-            compiled.append(compile_app(app, tables, engine.dialect.name, clock))
-    return compiled
-
-
-def _record_app(conn: object, app: App) -> None:
-    from sqlalchemy import Connection, insert, update
-
-    assert isinstance(conn, Connection)
-    row = {
-        "label": app.label.model_dump(exclude_none=True),
-        "version": app.version,
-        "content_hash": content_hash(app),
-        "updated_at": utcnow(),
-    }
-    exists = conn.execute(select(apps_table.c.key).where(apps_table.c.key == app.app)).first()
-    if exists:
-        conn.execute(update(apps_table).where(apps_table.c.key == app.app).values(**row))
-    else:
-        conn.execute(insert(apps_table).values(key=app.app, **row))
+            digest = published.content_hash(app)
+            if app.app not in current:
+                create_tables(conn, app)
+                published.record(conn, app, {"steps": ["first publish: every table created"]}, "formloom")
+            elif current[app.app] != digest:
+                raise NotPublished(
+                    f"the database holds another version of app '{app.app}' than {app.version} "
+                    f"in these files; review and apply the change with:\n{command_hint(app)}"
+                )
 
 
 def start(
-    paths: list[str | Path], db_url: str | None = None, files_dir: str | Path = "files", clock: Clock = utcnow
+    paths: list[str | Path],
+    db_url: str | None = None,
+    files_dir: str | Path = "files",
+    clock: Clock = utcnow,
+    command_hint: Callable[[App], str] | None = None,
 ) -> Runtime:
-    """Load packs, prepare the database and build the API."""
+    """Load packs, check (or make) their publication, and build the API."""
     apps = load_packs(paths)
     engine = make_engine(db_url)
-    compiled = prepare_database(engine, apps, clock)
-    service = RecordsService(engine, compiled, clock)
+    hint = command_hint or (lambda app: "  formloom plan PATH --db URL\n  formloom publish PATH --db URL")
+    ensure_published(engine, apps, hint)
     store = FileStore(files_dir)
-    return Runtime(engine, compiled, service, store, create_api(service, store))
+    live = LiveApi(engine, compile_apps(apps, engine.dialect.name, clock), store, clock)
+    return Runtime(engine, live, store)

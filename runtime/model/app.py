@@ -55,6 +55,7 @@ class Form(Strict):
     title_field: Identifier | None = None
     child: bool = False
     single: bool = False
+    renamed_from: Identifier | None = None
     fields: list[Field] = Spec(min_length=1)
     layout: list[Section] = Spec(default_factory=list)
     list_view: ListView = Spec(default_factory=ListView, alias="list")

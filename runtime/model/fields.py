@@ -48,6 +48,7 @@ class BaseField(Strict):
     required: bool = False
     read_only: bool = False
     index: bool = False
+    renamed_from: Identifier | None = None
     formula: Expression | None = None
     visible_when: Expression | None = None
     required_when: Expression | None = None

@@ -38,6 +38,20 @@ def recompute_for_single(conn: Connection, app: CompiledApp, single: str, now: d
     return touched
 
 
+def recompute_fields(conn: Connection, form: CompiledForm, keys: set[str], now: dt.datetime) -> int:
+    """Recompute the given formula fields, and the formulas that read them, for every row."""
+    affected: set[str] = set()
+    for item in form.logic.formulas:  # dependency order
+        if item.key in keys or (item.checked is not None and item.checked.fields & affected):
+            affected.add(item.key)
+    touched = 0
+    for item in form.logic.formulas:
+        if item.key in affected and item.checked is not None:
+            touched = _update_column(conn, form, item, now)
+    _refuse_out_of_range(conn, form, affected)
+    return touched
+
+
 def _affected(form: CompiledForm, single: str) -> set[str]:
     """Formula fields reading `single`, and the formulas that read those, transitively."""
     affected: set[str] = set()

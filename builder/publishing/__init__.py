@@ -1,0 +1,1 @@
+"""Plan and publish definition changes without losing data: diff, checks, DDL, backups, history."""

@@ -1,0 +1,474 @@
+"""Compare a published definition with a new one and the live tables: the steps of a publish.
+
+Every step says what it does and to how many rows; a step that would lose data is
+refused with counts and examples (some can be forced with --coerce, after a backup).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table
+
+from builder.publishing import data, ddl
+from builder.publishing.backup import Backup
+from builder.publishing.convert import convert, convertible_kinds
+from builder.publishing.inspect import Live, LiveTable, examples
+from builder.publishing.steps import Step
+from runtime.model import App, Form
+from runtime.model.fields import TableField
+from runtime.records.compiled import compile_app
+from runtime.records.values import converter_for
+from runtime.schema.tables import AppTables, build_tables, table_name
+
+TOP_SYSTEM = {"id", "created_at", "updated_at", "created_by", "version"}
+CHILD_SYSTEM = {"id", "parent_id", "position"}
+DERIVED = re.compile(r"^_dup_\d+$")
+TEXT_LIKE = {"text", "email", "phone", "url"}
+
+
+class Planner:
+    """Works out the steps that take the database from `old` to `new`."""
+
+    def __init__(
+        self, conn: Connection, old: App | None, new: App, history: list[App], coerce: bool, backup: Backup
+    ) -> None:
+        self.conn = conn
+        self.live = Live(conn)
+        self.old = old
+        self.new = new
+        self.history = history
+        self.coerce = coerce
+        self.backup = backup
+        self.tables: AppTables = build_tables(new)
+        self.steps: list[Step] = []
+        self.recompute: dict[str, set[str]] = {}
+
+    def plan(self) -> list[Step]:
+        """Every step, in the order it runs."""
+        for form in self.new.top_forms():
+            self._form(form)
+        self._retired_forms()
+        self._recompute_steps()
+        return self.steps
+
+    # -- forms and tables ----------------------------------------------------------
+
+    def _old_form(self, form: Form) -> Form | None:
+        if self.old is None:
+            return None
+        return self.old.form(form.form) or (self.old.form(form.renamed_from) if form.renamed_from else None)
+
+    def _form(self, form: Form) -> None:
+        target = self.tables.of(form.form)
+        old_form = self._old_form(form)
+        name = target.table.name
+        live_name = name
+        if old_form is not None and old_form.form != form.form:
+            old_name = table_name(self.new, old_form)
+            if self.live.has(old_name) and not self.live.has(name):
+                live_name = old_name
+                self.steps.append(
+                    Step(name, f"rename table {old_name} to {name}: the data stays").ddl(
+                        ddl.rename_table(old_name, name)
+                    )
+                )
+        if not self.live.has(live_name):
+            self._create(target.table, f"create table {name} for form {form.form}")
+        else:
+            self._columns(target.table, live_name, old_form, form, TOP_SYSTEM)
+        for table_field in form.table_fields():
+            self._child(form, old_form, table_field, live_name)
+
+    def _child(self, form: Form, old_form: Form | None, field: TableField, parent_live: str) -> None:
+        target = self.tables.of(form.form).children[field.key].table
+        child_form = self.new.form(field.form)
+        assert child_form is not None
+        old_field = None
+        if old_form is not None:
+            old_field = old_form.field(field.key) or (
+                old_form.field(field.renamed_from) if field.renamed_from else None
+            )
+        old_key = old_field.key if isinstance(old_field, TableField) else field.key
+        live_name = f"{parent_live}__{old_key}"
+        name = target.name
+        if live_name != name and self.live.has(live_name) and not self.live.has(name):
+            self.steps.append(
+                Step(name, f"rename child table {live_name} to {name}: the rows stay").ddl(
+                    ddl.rename_table(live_name, name)
+                )
+            )
+        elif not self.live.has(live_name):
+            live_name = name
+        if not self.live.has(live_name):
+            self._create(target, f"create child table {name} for the rows of {form.form}.{field.key}")
+            return
+        old_child = self.old.form(old_field.form) if self.old and isinstance(old_field, TableField) else None
+        self._columns(target, live_name, old_child, child_form, CHILD_SYSTEM)
+
+    def _create(self, table: Table, words: str) -> None:
+        self.steps.append(Step(table.name, words).ddl(ddl.create_table(table)))
+
+    def _retired_forms(self) -> None:
+        if self.old is None:
+            return
+        kept = {f.form for f in self.new.forms} | {f.renamed_from for f in self.new.forms if f.renamed_from}
+        for form in self.old.top_forms():
+            if form.form not in kept:
+                name = table_name(self.old, form)
+                rows = self.live.rows(name) if self.live.has(name) else 0
+                self.steps.append(
+                    Step(
+                        name,
+                        f"retire form {form.form}: table {name} and its {rows} row(s) "
+                        "are kept, hidden; `formloom purge` drops them after a backup",
+                    )
+                )
+
+    # -- columns -------------------------------------------------------------------
+
+    def _columns(
+        self, target: Table, live_name: str, old_form: Form | None, form: Form, system: set[str]
+    ) -> None:
+        live = self.live.table(live_name)
+        name = target.name
+        for spec in form.stored_fields():
+            key = spec.key
+            source = key
+            if spec.renamed_from and spec.renamed_from in live.columns and key not in live.columns:
+                source = spec.renamed_from
+            old_spec = old_form.field(source) if old_form is not None else None
+            restored = old_spec is None and source in live.columns
+            if restored:
+                old_spec = self._previous(form.form, source)
+            if source not in live.columns:
+                self._add(target, live_name, spec)
+                continue
+            if source != key:
+                self.steps.append(
+                    Step(name, f"rename column {source} to {key}: the data stays").ddl(
+                        ddl.alter_column(name, source, new_column_name=key)
+                    )
+                )
+            if restored:
+                self.steps.append(Step(name, f"restore retired column {key}: its kept values come back"))
+            self._compare(target, live_name, live, source, old_spec, spec)
+        self._retire_columns(target, live, old_form, form, system)
+        self._derived(target, live, form)
+
+    def _previous(self, form_key: str, field_key: str) -> Any:
+        for app in self.history:
+            old_form = app.form(form_key)
+            if old_form is not None and old_form.field(field_key) is not None:
+                return old_form.field(field_key)
+        return None
+
+    def _retire_columns(
+        self, target: Table, live: LiveTable, old_form: Form | None, form: Form, system: set[str]
+    ) -> None:
+        renamed = {f.renamed_from for f in form.fields if f.renamed_from}
+        for column, info in live.columns.items():
+            if column in target.c or column in system or column in renamed or DERIVED.match(column):
+                continue
+            if column == "_merged_into" or old_form is None or old_form.field(column) is None:
+                continue  # already retired, or kept on purpose
+            step = Step(
+                target.name,
+                f"retire column {column}: its data is kept, hidden from the API; "
+                "it comes back if the field is added again",
+            )
+            if not info.get("nullable", True):
+                step.ddl(ddl.alter_column(target.name, column, nullable=True))
+            self.steps.append(step)
+
+    def _derived(self, target: Table, live: LiveTable, form: Form) -> None:
+        wanted = {c.name for c in target.columns if DERIVED.match(c.name)}
+        present = {c for c in live.columns if DERIVED.match(c)}
+        for column in sorted(wanted - present):
+            self.steps.append(
+                Step(target.name, f"add duplicate-key column {column}").ddl(
+                    ddl.add_column(target.name, target.c[column], with_index=True)
+                )
+            )
+        for column in sorted(present - wanted):
+            self.steps.append(
+                Step(target.name, f"drop duplicate-key column {column} (derived, rebuilt on demand)").ddl(
+                    data.drop_column_ddl(target.name, live, column)
+                )
+            )
+        if "_merged_into" in target.c and "_merged_into" not in live.columns:
+            self.steps.append(
+                Step(target.name, "add column _merged_into (where merged duplicates point)").ddl(
+                    ddl.add_column(target.name, target.c["_merged_into"], with_index=True)
+                )
+            )
+        if wanted != present or self._groups_changed(form):
+            self.steps.append(
+                Step(target.name, "recompute the duplicate keys of every row").data(
+                    self._duplicate_keys(form.form),
+                    f"recompute duplicate keys of {target.name}",
+                )
+            )
+
+    def _duplicate_keys(self, form_key: str) -> Callable[[Connection], None]:
+        def run(conn: Connection) -> None:
+            data.recompute_duplicate_keys(conn, self._compiled_form(form_key))
+
+        return run
+
+    def _groups_changed(self, form: Form) -> bool:
+        old_form = self._old_form(form)
+        return old_form is not None and old_form.duplicates != form.duplicates
+
+    def _add(self, target: Table, live_name: str, spec: Any) -> None:
+        name = target.name
+        column = target.c[spec.key]
+        rows = self.live.rows(live_name)
+        step = Step(name, f"add column {spec.key} ({column.type.compile(self.conn.dialect)})")
+        step.ddl(ddl.add_column(name, column, with_index=False))
+        required = not column.nullable
+        default = _literal_default(spec)
+        if required and rows and default is None and spec.formula is None:
+            step.refused = (
+                f"field {spec.key} is required but {rows} existing row(s) have no value; "
+                "give it a default, or publish it optional first and fill it in"
+            )
+        elif required and rows and default is not None:
+            step.words += f", filled with its default in {rows} row(s)"
+            step.data(
+                data.fill(name, spec.key, _stored_default(self.new, spec)),
+                f"fill {spec.key} with {default!r}",
+            )
+        self.steps.append(step)
+        if spec.formula is not None:
+            self.recompute.setdefault(name, set()).add(spec.key)
+        self._constraints(step, target, None, column, required and rows > 0 and spec.formula is not None)
+
+    def _constraints(
+        self,
+        step: Step,
+        target: Table,
+        live: LiveTable | None,
+        column: Column[Any],
+        defer_not_null: bool = False,
+    ) -> None:
+        """Bring nullability, unique, index and foreign key of a column in line with the target."""
+        name, key = target.name, column.name
+        info = live.columns.get(key, {}) if live is not None else {"nullable": True}
+        if not column.nullable and info.get("nullable", True) and not defer_not_null:
+            step.ddl(ddl.alter_column(name, key, nullable=False))
+        elif column.nullable and not info.get("nullable", True):
+            step.ddl(ddl.alter_column(name, key, nullable=True))
+        has_unique = bool(live.unique_names(key)) if live is not None else False
+        if column.unique and not has_unique:
+            step.ddl(ddl.create_unique(name, key))
+        elif not column.unique and has_unique and live is not None:
+            step.ddl(data.drop_unique_ddl(name, live, key))
+        plain = [
+            n
+            for n in (live.index_names(key) if live else [])
+            if n not in (live.unique_names(key) if live else [])
+        ]
+        if column.index and not plain:
+            step.ddl(ddl.create_index(name, key))
+        elif not column.index and plain:
+            step.ddl(ddl.drop_indexes(name, plain))
+        self._foreign_key(step, target, live, column)
+
+    def _foreign_key(self, step: Step, target: Table, live: LiveTable | None, column: Column[Any]) -> None:
+        name, key = target.name, column.name
+        wanted = next(iter(column.foreign_keys), None)
+        present = live.foreign_key(key) if live is not None else None
+        want = (wanted.column.table.name, (wanted.ondelete or "").upper()) if wanted else None
+        have = (
+            (present["referred_table"], (present.get("options", {}).get("ondelete") or "").upper())
+            if present
+            else None
+        )
+        if want == have or (
+            want and have and want[0] == have[0] and {want[1], have[1]} <= {"", "RESTRICT", "NO ACTION"}
+        ):
+            return
+        if present is not None and present.get("name"):
+            step.ddl(ddl.drop_constraint(name, present["name"], "foreignkey"))
+        if wanted is not None:
+            target_table, ondelete = wanted.column.table.name, wanted.ondelete
+            step.ddl(ddl.create_foreign_key(name, key, target_table, ondelete))
+
+    # -- changes of one field ---------------------------------------------------------
+
+    def _compare(
+        self, target: Table, live_name: str, live: LiveTable, source: str, old: Any, new: Any
+    ) -> None:
+        name, key = target.name, new.key
+        column = target.c[key]
+        step = Step(name, f"change column {key}")
+        if old is not None and _retyped(old, new):
+            self._retype(step, live_name, source, old, new, column)
+        else:
+            if old is not None:
+                self._narrow(step, live_name, source, old, new, column)
+                self._options(step, live_name, source, old, new)
+            self._nullability(step, live_name, source, new, column, live)
+            self._unique(step, live_name, source, column, live)
+            self._constraints(step, target, live, column)
+        if old is not None and (old.formula != new.formula or (new.formula and _retyped(old, new))):
+            self.recompute.setdefault(name, set()).add(key)
+        if step.actions or step.refused:
+            self.steps.append(step)
+
+    def _retype(
+        self, step: Step, live_name: str, source: str, old: Any, new: Any, column: Column[Any]
+    ) -> None:
+        step.words = f"change the type of {new.key} from {_describe(old)} to {_describe(new)}"
+        if not convertible_kinds(old.type, new.type):
+            step.refused = f"a {old.type} field cannot become a {new.type} field"
+            return
+        converter = converter_for(self.new, new)
+        failed = [
+            (record_id, reason)
+            for record_id, value in self.live.values(live_name, source)
+            if not (result := convert(value, new.type, converter))[0]
+            for reason in [result[1]]
+        ]
+        if failed:
+            step.risk = (
+                f"{len(failed)} row(s) hold values that do not convert "
+                f"({examples([i for i, _ in failed[:5]], len(failed))}): {failed[0][1]}"
+            )
+            step.refused = "the type change would lose those values"
+            step.coercible = True
+        step.actions.extend(
+            data.retype_actions(step.table, new.key, column, new.type, converter, self.backup)
+        )
+        self._constraints(step, column.table, None, column)
+
+    def _narrow(
+        self, step: Step, live_name: str, source: str, old: Any, new: Any, column: Column[Any]
+    ) -> None:
+        old_len, new_len = getattr(old, "max_length", None), getattr(new, "max_length", None)
+        if old.type not in TEXT_LIKE or old_len == new_len or new_len is None:
+            return
+        if old_len is not None and new_len < old_len:
+            count, ids = self.live.where(live_name, lambda t: _length(self.conn, t.c[source]) > new_len)
+            if count:
+                step.risk = (
+                    f"{count} row(s) have values longer than {new_len} characters ({examples(ids, count)})"
+                )
+                step.refused = "narrowing max_length would cut those values"
+                step.coercible = True
+                step.data(
+                    data.truncate(step.table, new.key, new_len, self.backup),
+                    f"back up, then cut {count} value(s) to {new_len} characters",
+                )
+        step.words += f": max_length {old_len} → {new_len}"
+        step.ddl(ddl.alter_column(step.table, new.key, type_=column.type))
+
+    def _options(self, step: Step, live_name: str, source: str, old: Any, new: Any) -> None:
+        if old.type not in ("select", "multi_select") or new.type != old.type:
+            return
+        removed = set(old.option_keys()) - set(new.option_keys())
+        if not removed:
+            return
+        if new.type == "select":
+            count, ids = self.live.where(live_name, lambda t: t.c[source].in_(sorted(removed)))
+        else:
+            hits = [i for i, v in self.live.values(live_name, source) if set(v or []) & removed]
+            count, ids = len(hits), hits[:5]
+        step.words += f": options {sorted(removed)} removed"
+        if count:
+            step.risk = f"{count} row(s) still use the removed option(s) ({examples(ids, count)})"
+            step.refused = "removing options that rows use would lose those values"
+            step.coercible = True
+            step.data(
+                data.clear_options(step.table, new.key, new.type, removed, self.backup),
+                f"back up, then clear the removed options in {count} row(s)",
+            )
+
+    def _nullability(
+        self, step: Step, live_name: str, source: str, new: Any, column: Column[Any], live: LiveTable
+    ) -> None:
+        if column.nullable or not live.columns[source].get("nullable", True):
+            return
+        count, ids = self.live.where(live_name, lambda t: t.c[source].is_(None))
+        step.words += ": now required"
+        if not count:
+            return
+        default = _literal_default(new)
+        if default is None:
+            step.risk = f"{count} row(s) have no value ({examples(ids, count)})"
+            step.refused = (
+                f"{new.key} cannot become required while {count} row(s) have no value; give it a default"
+            )
+            return
+        step.data(
+            data.fill(step.table, new.key, _stored_default(self.new, new)),
+            f"fill {count} empty row(s) with the default {default!r}",
+        )
+
+    def _unique(self, step: Step, live_name: str, source: str, column: Column[Any], live: LiveTable) -> None:
+        if not column.unique or live.unique_names(source):
+            return
+        count, values = self.live.duplicates(live_name, source)
+        step.words += ": now unique"
+        if count:
+            step.risk = f"{count} value(s) are held by several rows (e.g. {', '.join(map(str, values))})"
+            step.refused = "adding unique needs every value to be held once"
+            step.coercible = True
+            step.data(
+                data.keep_first(step.table, column.name, self.backup),
+                "back up, then clear the value in every row but the first that holds it",
+            )
+
+    # -- formulas -------------------------------------------------------------------
+
+    def _compiled_form(self, form_key: str) -> Any:
+        compiled = compile_app(self.new, self.tables, self.conn.dialect.name)
+        return compiled.form(form_key)
+
+    def _recompute_steps(self) -> None:
+        if not self.recompute:
+            return
+        compiled = compile_app(self.new, self.tables, self.conn.dialect.name)
+        for form in compiled.forms.values():
+            for target in (form, *form.children.values()):
+                keys = self.recompute.get(target.table.name)
+                if keys:
+                    self.steps.append(
+                        Step(target.table.name, f"compute formula(s) {sorted(keys)} for every row").data(
+                            data.recompute(target, keys), f"UPDATE {target.table.name} SET …"
+                        )
+                    )
+
+
+def _retyped(old: Any, new: Any) -> bool:
+    if old.type != new.type:
+        return True
+    if new.type == "decimal":
+        return bool((old.precision, old.scale) != (new.precision, new.scale))
+    return False
+
+
+def _describe(spec: Any) -> str:
+    if spec.type == "decimal":
+        return f"decimal({spec.precision}, {spec.scale})"
+    return str(spec.type)
+
+
+def _literal_default(spec: Any) -> Any:
+    default = getattr(spec, "default", None)
+    if isinstance(default, str) and default.lstrip().startswith("="):
+        return None
+    return None if default == "current_user" else default
+
+
+def _stored_default(app: App, spec: Any) -> Any:
+    return converter_for(app, spec)(_literal_default(spec))
+
+
+def _length(conn: Connection, column: Any) -> Any:
+    from sqlalchemy import func
+
+    return func.char_length(column) if conn.dialect.name == "postgresql" else func.length(column)

@@ -1,0 +1,66 @@
+"""The served API follows publishes: every worker notices a new version within a second.
+
+`LiveApi` is the ASGI application a server runs. Before handling a request it looks
+(at most once a second) at the content hashes in `formloom_apps`; when one changed,
+it reads the newly published definitions from the database, builds a new records
+service and FastAPI app, and swaps them in. Requests already running finish on the
+old ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from runtime.api.app import create_api
+from runtime.records.compiled import CompiledApp, compile_app
+from runtime.records.files import FileStore
+from runtime.records.service import Clock, RecordsService
+from runtime.schema import published
+from runtime.schema.tables import build_tables
+
+CHECK_EVERY = 1.0  # seconds
+
+
+class LiveApi:
+    """An ASGI app that rebuilds itself when the published definitions change."""
+
+    def __init__(self, engine: Engine, apps: list[CompiledApp], store: FileStore, clock: Clock) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.service = RecordsService(engine, apps, clock)
+        self.api: FastAPI = create_api(self.service, store)
+        self.hashes = {a.app.app: published.content_hash(a.app) for a in apps}
+        self.checked_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and time.monotonic() - self.checked_at >= CHECK_EVERY:
+            self.refresh()
+        await self.api(scope, receive, send)
+
+    def refresh(self) -> bool:
+        """Follow a publish if there was one; answers whether the API changed."""
+        with self.lock:
+            self.checked_at = time.monotonic()
+            with self.engine.connect() as conn:
+                current = published.current_hashes(conn)
+                wanted = {key: current.get(key) for key in self.hashes}
+                if wanted == self.hashes:
+                    return False
+                versions = [published.latest(conn, key) for key in self.hashes]
+            apps = [v.model() for v in versions if v is not None]
+            compiled = [compile_app(a, build_tables(a), self.engine.dialect.name, self.clock) for a in apps]
+            service = RecordsService(self.engine, compiled, self.clock)
+            self.api, self.service = create_api(service, self.store), service
+            self.hashes = {a.app: published.content_hash(a) for a in apps}
+            return True
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI spec of the current API."""
+        return self.api.openapi()
