@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from builder import publish_commands
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
@@ -26,9 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
+    except publish_commands.CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        print(f"error: cannot use the database {_safe(args)}: {reason}", file=sys.stderr)
+        print(f"error: cannot use the database {safe_url(args)}: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -54,16 +60,18 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve packs over HTTP")
     serve.add_argument("paths", nargs="+", metavar="PATH")
-    _db_option(serve)
+    db_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--files", default="files", help="folder for attachment files")
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
     serve.set_defaults(run=_serve)
+    publish_commands.add_commands(commands)
     return parser
 
 
-def _db_option(parser: argparse.ArgumentParser) -> None:
+def db_option(parser: argparse.ArgumentParser) -> None:
+    """The `--db URL` option every database command takes."""
     parser.add_argument(
         "--db",
         default=None,
@@ -72,18 +80,15 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _safe(args: argparse.Namespace) -> str:
-    from sqlalchemy.engine import make_url
-
+def safe_url(args: argparse.Namespace) -> str:
+    """The database URL of the command, password hidden."""
     return make_url(resolve_url(getattr(args, "db", None))).render_as_string(hide_password=True)
 
 
 def _validate(args: argparse.Namespace) -> int:
     for app in load_packs(args.paths):
-        print(
-            f"ok: {app.app} {app.version}: {len(app.forms)} forms, "
-            f"{sum(len(f.fields) for f in app.forms)} fields"
-        )
+        fields = sum(len(f.fields) for f in app.forms)
+        print(f"ok: {app.app} {app.version}: {len(app.forms)} forms, {fields} fields")
     return 0
 
 
@@ -104,10 +109,19 @@ def _schema(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from runtime.boot import start
+    from runtime.boot import NotPublished, start
     from runtime.seed import demo_file, seed_demo
 
-    runtime = start(args.paths, args.db, args.files)
+    paths = " ".join(args.paths)
+    db = f" --db {safe_url(args)}" if args.db else ""
+
+    def hint(app: App) -> str:
+        return f"  formloom plan {paths}{db}\n  formloom publish {paths}{db}"
+
+    try:
+        runtime = start(args.paths, args.db, args.files, command_hint=hint)
+    except NotPublished as exc:
+        raise publish_commands.CommandError(str(exc)) from exc
     if args.demo:
         for path, app in zip(args.paths, runtime.apps, strict=True):
             data = demo_file(path)
@@ -126,6 +140,14 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     uvicorn.run(runtime.api, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def author() -> str:
+    """Who is publishing: the login name of the person running the command."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":
