@@ -173,11 +173,11 @@ def drop_unique_ddl(name: str, live: LiveTable, key: str) -> Callable[[Operation
     return run
 
 
-def recompute(form: CompiledForm, keys: set[str]) -> DataAction:
-    """Compute formula fields for every row, in SQL."""
+def recompute(form: CompiledForm, changed: dict[str, set[str]]) -> DataAction:
+    """Compute changed formula fields (by table name) of a form and its children, in SQL."""
 
     def run(conn: Connection) -> None:
-        recompute_fields(conn, form, keys, utcnow())
+        recompute_fields(conn, form, changed, utcnow())
 
     return run
 

@@ -433,14 +433,12 @@ class Planner:
             return
         compiled = compile_app(self.new, self.tables, self.conn.dialect.name)
         for form in compiled.forms.values():
-            for target in (form, *form.children.values()):
-                keys = self.recompute.get(target.table.name)
-                if keys:
-                    self.steps.append(
-                        Step(target.table.name, f"compute formula(s) {sorted(keys)} for every row").data(
-                            data.recompute(target, keys), f"UPDATE {target.table.name} SET …"
-                        )
-                    )
+            names = [form.table.name, *(child.table.name for child in form.children.values())]
+            changed = {name: self.recompute[name] for name in names if name in self.recompute}
+            if changed:
+                listed = ", ".join(f"{name}: {sorted(keys)}" for name, keys in changed.items())
+                step = Step(form.table.name, f"compute formula(s) for every row ({listed})")
+                self.steps.append(step.data(data.recompute(form, changed), f"UPDATE … SET {listed}"))
 
 
 def _retyped(old: Any, new: Any) -> bool:

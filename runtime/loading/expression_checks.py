@@ -29,18 +29,18 @@ def check_form_expressions(app: App, form: Form, at: FormSource) -> list[Problem
         path: PathKey = ("fields", index)
         wanted = field_type(spec) if spec.type != "table" else None
         if spec.formula is not None and wanted is not None:
-            checked = _checked(spec.formula, scope, wanted, (*path, "formula"), at, problems)
+            checked = _checked(spec.formula, scope, wanted, (*path, "formula"), at, problems, default=False)
             if checked is not None:
                 formulas[spec.key] = (checked, (*path, "formula"))
         default = getattr(spec, "default", None)
         if isinstance(default, str) and is_expression_default(default) and wanted is not None:
-            _checked(default, scope, wanted, (*path, "default"), at, problems)
+            _checked(default, scope, wanted, (*path, "default"), at, problems, default=True)
         for key in ("visible_when", "required_when"):
             condition = getattr(spec, key)
             if condition is not None:
-                _checked(condition, scope, BOOLEAN, (*path, key), at, problems)
+                _checked(condition, scope, BOOLEAN, (*path, key), at, problems, default=False)
     for index, rule in enumerate(form.rules):
-        _checked(rule.check, scope, BOOLEAN, ("rules", index, "check"), at, problems)
+        _checked(rule.check, scope, BOOLEAN, ("rules", index, "check"), at, problems, default=False)
         for i, key in enumerate(rule.fields):
             if form.field(key) is None:
                 problems.append(at.at(("rules", index, "fields", i), _unknown(key, form)))
@@ -50,9 +50,17 @@ def check_form_expressions(app: App, form: Form, at: FormSource) -> list[Problem
 
 
 def _checked(
-    text: str, scope: Scope, wanted: Type, path: PathKey, at: FormSource, problems: list[Problem]
+    text: str,
+    scope: Scope,
+    wanted: Type,
+    path: PathKey,
+    at: FormSource,
+    problems: list[Problem],
+    *,
+    default: bool,
 ) -> Checked | None:
-    body, shift = _strip_equals(text)
+    """Check one expression; only a default starts with '=' (a formula is always an expression)."""
+    body, shift = _strip_equals(text) if default else (text, 0)
     try:
         checked = check(parse(body), scope, body)
     except ExpressionError as exc:

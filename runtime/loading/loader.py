@@ -52,6 +52,7 @@ def _load_single(path: Path) -> App:
     app, problems = _validate(App, source, source.data, ())
     _raise_if(problems)
     assert isinstance(app, App)
+    _raise_if(_repeated_forms(app, source))
     where = {f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)}
     _check(app, where, {f.form for f in app.forms})
     return app
@@ -68,6 +69,7 @@ def _load_folder(root: Path) -> App:
     forms: list[Form] = []
     where: dict[str, FormSource] = {}
     if isinstance(app, App):
+        problems.extend(_repeated_forms(app, source))
         forms.extend(app.forms)
         where.update({f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)})
     known = {f.form for f in forms}
@@ -113,6 +115,16 @@ def _salvage(data: dict[str, Any]) -> Form | None:
         return Form.model_validate({**data, "fields": plain})
     except ValidationError:
         return None
+
+
+def _repeated_forms(app: App, source: SourceFile) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for index, form in enumerate(app.forms):
+        if form.form in seen:
+            problems.append(source.at(("forms", index, "form"), f"form '{form.form}' is defined twice"))
+        seen.add(form.form)
+    return problems
 
 
 def _form_files(root: Path) -> list[Path]:

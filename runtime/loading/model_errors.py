@@ -54,6 +54,8 @@ def _problem(item: Any, loc: Loc, path: PathKey, root: type[BaseModel], source: 
         return source.at(path, f"unknown key '{name}'{did_you_mean(name, allowed)}", key=True)
     if kind == "missing":
         return source.at(path[:-1], f"missing required key '{name}'")
+    if kind == "union_tag_invalid" and item["ctx"]["tag"] in (None, "None"):
+        return source.at((*path, "type"), "a field needs a 'type'")
     if kind == "union_tag_invalid":
         tag = str(item["ctx"]["tag"])
         return source.at((*path, "type"), f"unknown field type '{tag}'{did_you_mean(tag, FIELD_TYPES)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runtime.loading.problems import Problem
@@ -82,6 +82,9 @@ def parse_text(text: str, name: str) -> SourceFile:
         reason = exc.problem or exc.context or "invalid YAML"
         source.problems.append(Problem(name, line, col, f"syntax error: {reason}"))
         return source
+    except YAMLError as exc:  # e.g. control characters the reader refuses
+        source.problems.append(Problem(name, 1, 1, f"syntax error: {str(exc).splitlines()[0]}"))
+        return source
     if node is None:
         source.problems.append(Problem(name, 1, 1, "the file is empty"))
         return source
@@ -105,25 +108,40 @@ def _position(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(node: Node, path: PathKey, source: SourceFile, yaml: YAML) -> Any:
+def _build(
+    node: Node, path: PathKey, source: SourceFile, yaml: YAML, open_nodes: tuple[int, ...] = ()
+) -> Any:
     source.values[path] = _position(node)
+    if id(node) in open_nodes:
+        line, col = _position(node)
+        source.problems.append(Problem(source.name, line, col, "an alias refers to itself"))
+        return None
+    open_nodes = (*open_nodes, id(node))
     tag = str(node.tag)
     if tag not in _PLAIN_TAGS and tag not in _TEXT_TAGS:
         line, col = _position(node)
         source.problems.append(Problem(source.name, line, col, f"unsupported tag '{tag}'"))
         return None
     if isinstance(node, MappingNode):
-        return _build_mapping(node, path, source, yaml)
+        return _build_mapping(node, path, source, yaml, open_nodes)
     if isinstance(node, SequenceNode):
-        return [_build(item, (*path, i), source, yaml) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), source, yaml, open_nodes) for i, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
     source.styles[path] = node.style
     if tag in _TEXT_TAGS:
         return node.value
-    return yaml.constructor.construct_object(node, deep=True)
+    try:
+        return yaml.constructor.construct_object(node, deep=True)
+    except (ValueError, KeyError, YAMLError):
+        line, col = _position(node)
+        kind = tag.rsplit(":", 1)[-1]
+        source.problems.append(Problem(source.name, line, col, f"'{node.value}' is not a valid {kind}"))
+        return None
 
 
-def _build_mapping(node: MappingNode, path: PathKey, source: SourceFile, yaml: YAML) -> Any:
+def _build_mapping(
+    node: MappingNode, path: PathKey, source: SourceFile, yaml: YAML, open_nodes: tuple[int, ...]
+) -> Any:
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, ScalarNode):
@@ -140,7 +158,7 @@ def _build_mapping(node: MappingNode, path: PathKey, source: SourceFile, yaml: Y
             )
             continue
         source.keys[child] = _position(key_node)
-        result[key] = _build(value_node, child, source, yaml)
+        result[key] = _build(value_node, child, source, yaml, open_nodes)
     return result
 
 

@@ -75,25 +75,24 @@ def _evaluate_children(
     existing = _stored_children(conn, child, stored) if stored else {}
     problems: list[FieldProblem] = []
     rows_by_item: list[list[Record]] = []
-    for (prefix, item), record in zip(items, records, strict=True):
-        rows: list[Record] = []
+    for (_, item), record in zip(items, records, strict=True):
+        stored_rows = existing.get(item.record_id or 0, {})
         if key in item.children:
-            for index, row in enumerate(item.children[key]):
-                old = existing.get(item.record_id or 0, {}).get(row.id or 0, {})
-                merged = {**old, **row.values}
-                rows.append(merged)
-                if child.logic.active:
-                    where = f"{prefix}{key}[{index}]."
-                    problems.extend(child.logic.apply(merged, where, creating=row.id is None))
+            rows = [{**stored_rows.get(row.id or 0, {}), **row.values} for row in item.children[key]]
         else:
-            rows = list(existing.get(item.record_id or 0, {}).values())
+            rows = list(stored_rows.values())
         record[key] = rows
         rows_by_item.append(rows)
-    if child.logic.active:
-        child_rows = [r for rows in rows_by_item for r in rows]
-        _fill_links(conn, app, child, child_rows)
-        _fill_singles(conn, app, child, child_rows)
-        _write_back(child, items, key, rows_by_item)
+    if not child.logic.active:
+        return problems
+    every_row = [r for rows in rows_by_item for r in rows]
+    _fill_links(conn, app, child, every_row)
+    _fill_singles(conn, app, child, every_row)
+    for (prefix, item), rows in zip(items, rows_by_item, strict=True):
+        for index, (row_input, row) in enumerate(zip(item.children.get(key, []), rows, strict=False)):
+            where = f"{prefix}{key}[{index}]."
+            problems.extend(child.logic.apply(row, where, creating=row_input.id is None))
+    _write_back(child, items, key, rows_by_item)
     return problems
 
 

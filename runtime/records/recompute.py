@@ -26,40 +26,66 @@ SCALES = {"money": 2, "percent": 6}
 
 
 def recompute_for_single(conn: Connection, app: CompiledApp, single: str, now: dt.datetime) -> int:
-    """Recompute every formula that depends on the single form `single`; answers rows touched."""
+    """Recompute every formula that depends on the single form `single`; answers rows touched.
+
+    Child rows come first, so that a parent total over them (`SUM(lines.total)`) follows.
+    """
     touched = 0
     for form in app.forms.values():
-        for target in (form, *form.children.values()):
-            affected = _affected(target, single)
-            for item in target.logic.formulas:
-                if item.key in affected and item.checked is not None:
-                    touched += _update_column(conn, target, item, now)
-            _refuse_out_of_range(conn, target, affected)
+        changed_children: dict[str, set[str]] = {}
+        for key, child in form.children.items():
+            changed_children[key] = _affected(child, single, {})
+            touched += _recompute(conn, child, changed_children[key], now)
+        touched += _recompute(conn, form, _affected(form, single, changed_children), now)
     return touched
 
 
-def recompute_fields(conn: Connection, form: CompiledForm, keys: set[str], now: dt.datetime) -> int:
-    """Recompute the given formula fields, and the formulas that read them, for every row."""
-    affected: set[str] = set()
-    for item in form.logic.formulas:  # dependency order
-        if item.key in keys or (item.checked is not None and item.checked.fields & affected):
-            affected.add(item.key)
+def _recompute(conn: Connection, form: CompiledForm, affected: set[str], now: dt.datetime) -> int:
     touched = 0
     for item in form.logic.formulas:
         if item.key in affected and item.checked is not None:
-            touched = _update_column(conn, form, item, now)
+            touched += _update_column(conn, form, item, now)
     _refuse_out_of_range(conn, form, affected)
     return touched
 
 
-def _affected(form: CompiledForm, single: str) -> set[str]:
-    """Formula fields reading `single`, and the formulas that read those, transitively."""
+def recompute_fields(
+    conn: Connection, form: CompiledForm, changed: dict[str, set[str]], now: dt.datetime
+) -> int:
+    """Recompute changed formula fields of a top form and its child tables (keyed by table name),
+    and every formula that reads them, children first; answers rows touched."""
+    touched = 0
+    changed_children: dict[str, set[str]] = {}
+    for key, child in form.children.items():
+        changed_children[key] = _closure(child, changed.get(child.table.name, set()), {})
+        touched += _recompute(conn, child, changed_children[key], now)
+    own = _closure(form, changed.get(form.table.name, set()), changed_children)
+    return touched + _recompute(conn, form, own, now)
+
+
+def _closure(form: CompiledForm, keys: set[str], changed_children: dict[str, set[str]]) -> set[str]:
+    affected: set[str] = set()
+    for item in form.logic.formulas:  # dependency order
+        checked = item.checked
+        reads = checked is not None and (
+            bool(checked.fields & affected)
+            or any(column in changed_children.get(table, set()) for table, column in checked.children)
+        )
+        if item.key in keys or reads:
+            affected.add(item.key)
+    return affected
+
+
+def _affected(form: CompiledForm, single: str, changed_children: dict[str, set[str]]) -> set[str]:
+    """Formula fields reading `single`, changed child columns, or those formulas, transitively."""
     affected: set[str] = set()
     for item in form.logic.formulas:  # already in dependency order
         checked = item.checked
         if checked is None:
             continue
-        if any(name == single for name, _ in checked.singles) or checked.fields & affected:
+        reads_single = any(name == single for name, _ in checked.singles)
+        reads_child = any(column in changed_children.get(table, set()) for table, column in checked.children)
+        if reads_single or reads_child or checked.fields & affected:
             affected.add(item.key)
     return affected
 
