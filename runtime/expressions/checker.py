@@ -168,8 +168,8 @@ class _Checker:
 
     def unary(self, node: Unary) -> Type:
         operand = self.visit(node.operand)
-        if node.op == "-":
-            _expect_number(operand, node.operand, "'-'")
+        if node.op in ("-", "+"):
+            _expect_number(operand, node.operand, f"'{node.op}'")
             return operand if operand.numeric else INTEGER
         _expect(operand, BOOLEAN, node.operand, "'not'")
         return BOOLEAN
@@ -296,7 +296,8 @@ def _check_option(field_side: Node, value_side: Node) -> None:
 
 def _expect(kind: Type, wanted: Type, node: Node, where: str) -> None:
     if kind not in (wanted, NULL) and kind.kind != wanted.kind:
-        raise ExpressionError(f"{where} needs a {wanted} value, not {kind}", node.pos)
+        article = "an" if str(wanted)[0] in "aeiou" else "a"
+        raise ExpressionError(f"{where} needs {article} {wanted} value, not {kind}", node.pos)
 
 
 def _expect_number(kind: Type, node: Node, where: str) -> None:
@@ -345,11 +346,22 @@ def _minmax(node: Call, args: list[Type]) -> Type:
     return result
 
 
+MAX_ROUND_DIGITS = 10
+
+
 def _round(node: Call, args: list[Type]) -> Type:
     _expect_number(args[0], node.args[0], "ROUND")
     if len(args) == 2:
-        _expect(args[1], INTEGER, node.args[1], "ROUND's digits")
-        return DECIMAL if args[0] != INTEGER else INTEGER
+        digits = node.args[1]
+        if (
+            not isinstance(digits, Literal)
+            or not isinstance(digits.value, int)
+            or isinstance(digits.value, bool)
+            or not 0 <= digits.value <= MAX_ROUND_DIGITS
+        ):
+            raise ExpressionError(
+                f"ROUND's digits must be a whole number from 0 to {MAX_ROUND_DIGITS}", digits.pos
+            )
     return INTEGER if args[0] == INTEGER else DECIMAL
 
 

@@ -137,7 +137,7 @@ class _Parser:
         if text == "-":
             return self.count(Unary(token.pos, "-", self.expression(UNARY_BINDING)))
         if text == "+":
-            return self.expression(UNARY_BINDING)
+            return self.count(Unary(token.pos, "+", self.expression(UNARY_BINDING)))
         if text == "not":
             return self.count(Unary(token.pos, "not", self.expression(NOT_BINDING)))
         if text == "(":
@@ -148,7 +148,7 @@ class _Parser:
 
     def atom(self, token: Token) -> Node:
         if token.kind == "number":
-            return Literal(token.pos, number_value(token.text))
+            return Literal(token.pos, number_value(token.text, token.pos))
         if token.kind == "string":
             return Literal(token.pos, string_value(token.text, token.pos))
         if token.kind == "date":
@@ -193,4 +193,4 @@ _COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
 
 
 def _describe(token: Token) -> str:
-    return "the end of the expression" if token.kind == "end" else f"'{token.text}'"
+    return "end of the expression" if token.kind == "end" else f"'{token.text}'"

@@ -163,6 +163,18 @@ def date_value(text: str, pos: int) -> dt.date | dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def number_value(text: str) -> int | Decimal:
-    """An integer, or a decimal when the literal has a point."""
-    return Decimal(text) if "." in text else int(text)
+MAX_DIGITS = 38
+MAX_DAYS = 3_650_000  # ADD_DAYS beyond this many days gives null (past the calendar anyway)
+
+
+def number_value(text: str, pos: int = 0) -> int | Decimal:
+    """An integer, or a decimal when the literal has a point; at most 38 digits, and
+    integers within 64 bits, so every database can hold them."""
+    if len(text.replace(".", "")) > MAX_DIGITS:
+        raise ExpressionError(f"the number has more than {MAX_DIGITS} digits", pos)
+    if "." in text:
+        return Decimal(text)
+    value = int(text)
+    if value >= 2**63:
+        raise ExpressionError("the number is too large (integers stop below 2^63)", pos)
+    return value

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from runtime.expressions.checker import Checked
-from runtime.expressions.syntax import Binary, Call, Literal, Membership, Name, Node, Unary
+from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL
 
 Record = dict[str, Any]
@@ -60,6 +60,8 @@ class _Compiler:
 
     def unary(self, node: Unary) -> Evaluator:
         inner = self.compile(node.operand)
+        if node.op == "+":
+            return inner
         if node.op == "-":
             return lambda r: None if (v := inner(r)) is None else -v
         return lambda r: None if (v := inner(r)) is None else not v
@@ -262,6 +264,16 @@ def _as_date(value: dt.date) -> dt.date:
     return value.astimezone(dt.UTC).date() if isinstance(value, dt.datetime) else value
 
 
+def _add_days(day: dt.date, count: int) -> dt.date | None:
+    """A date `count` days later; null beyond the calendar (years 1 to 9999), as in SQL."""
+    if abs(count) > MAX_DAYS:
+        return None
+    try:
+        return day + dt.timedelta(days=count)
+    except OverflowError:
+        return None
+
+
 def _contains(whole: Any, part: str) -> bool:
     return part in whole
 
@@ -275,7 +287,7 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "CONTAINS": _contains,
     "STARTS_WITH": lambda s, p: s.startswith(p),
     "DAYS_BETWEEN": lambda a, b: (_as_date(b) - _as_date(a)).days,
-    "ADD_DAYS": lambda d, n: d + dt.timedelta(days=n),
+    "ADD_DAYS": lambda d, n: _add_days(d, n),
     "YEAR": lambda d: _as_date(d).year,
     "MONTH": lambda d: _as_date(d).month,
 }

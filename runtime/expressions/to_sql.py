@@ -37,9 +37,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.sqltypes import NullType
 
 from runtime.expressions.checker import Checked
-from runtime.expressions.syntax import Binary, Call, Literal, Membership, Name, Node, Unary
+from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL, Type
 from runtime.schema.types import UTCDateTime
 
@@ -83,6 +84,8 @@ class _Compiler:
             return self.name(node)
         if isinstance(node, Unary):
             inner = self.compile(node.operand)
+            if node.op == "+":
+                return inner
             return -inner if node.op == "-" else not_(inner)
         if isinstance(node, Binary):
             return self.binary(node)
@@ -161,7 +164,10 @@ class _Compiler:
             measure = func.count() if column is None else func.count(column)
         else:
             assert column is not None
-            measure = getattr(func, node.name.lower())(column)
+            value: SQL = column
+            if self.pg and node.name in ("MIN", "MAX") and isinstance(column.type, String):
+                value = column.collate("C")
+            measure = getattr(func, node.name.lower())(value)
         stmt = select(measure).where(child.c.parent_id == self.scope.table.c.id).scalar_subquery()
         if node.name == "SUM":
             return func.coalesce(stmt, 0)
@@ -185,6 +191,8 @@ class _Compiler:
         return args[0].is_(None)
 
     def fn_round(self, node: Call, args: list[SQL]) -> SQL:
+        if node.args[0].type.kind == "integer":
+            return args[0]  # whole numbers need no rounding (digits are 0 to 10)
         digits = args[1] if len(args) > 1 else literal(0, Integer())
         if self.pg:
             return func.round(cast(args[0], Numeric()), cast(digits, Integer()))
@@ -201,6 +209,8 @@ class _Compiler:
         return self.extreme(args, func.greatest if self.pg else func.max)
 
     def extreme(self, args: list[SQL], pick: Callable[..., SQL]) -> SQL:
+        if self.pg and all(isinstance(a.type, String) for a in args if not isinstance(a.type, NullType)):
+            args = [a.collate("C") for a in args]  # code-point order, as in Python
         if len(args) == 1:
             return args[0]
         if self.pg:
@@ -257,9 +267,11 @@ class _Compiler:
 
     def fn_add_days(self, node: Call, args: list[SQL]) -> SQL:
         day, count = args
+        beyond = func.abs(count) > MAX_DAYS
         if self.pg:
-            return cast(day, Date()) + cast(count, Integer())
-        return func.date(day, cast(count, String()).op("||")(literal(" days", String())))
+            return case((beyond, null()), else_=cast(day, Date()) + cast(count, Integer()))
+        shifted = func.date(day, cast(count, String()).op("||")(literal(" days", String())))
+        return case((beyond, null()), else_=shifted)
 
     def fn_year(self, node: Call, args: list[SQL]) -> SQL:
         return self.part("year", "%Y", args[0])

@@ -8,11 +8,12 @@ fields as `{id, display}` with a join, never a query per row.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from runtime.db import write
 from runtime.records.autonumber import next_number
@@ -58,7 +59,7 @@ class RecordsService:
         query = parse_list_query(form, params)
         reader = reader_for(app, form)
         stmt = apply_list_query(form, reader, reader.select(), query, self.engine.dialect.name)
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _computing(query.where is not None):
             records = read_records(conn, app, form, stmt)
             total = None
             if query.count:
@@ -348,6 +349,18 @@ class RecordsService:
         stmt = reader.select().where(form.table.c.id.in_(ids)).order_by(form.table.c.id)
         by_id = {r["id"]: r for r in read_records(conn, app, form, stmt)}
         return [by_id[i] for i in ids if i in by_id]
+
+
+@contextmanager
+def _computing(has_where: bool) -> Iterator[None]:
+    """A `where` condition the database cannot compute (an overflow, say) is the caller's 422."""
+    try:
+        yield
+    except DataError as exc:
+        if not has_where:
+            raise
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
+        raise invalid("query.where", "expression", f"the database could not compute it: {reason}") from exc
 
 
 def _expect_version(current: int, expected: int | None) -> None:
