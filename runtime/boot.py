@@ -21,7 +21,8 @@ from runtime.loading.loader import load_packs
 from runtime.model import App
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
-from runtime.records.service import Clock, RecordsService
+from runtime.records.service import RecordsService
+from runtime.records.store import Clock
 from runtime.schema import published
 from runtime.schema.migrate import upgrade_system_tables
 from runtime.schema.tables import build_tables

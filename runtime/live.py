@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from runtime.api.app import create_api
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
-from runtime.records.service import Clock, RecordsService
+from runtime.records.service import RecordsService
+from runtime.records.store import Clock
 from runtime.schema import published
 from runtime.schema.tables import build_tables
 

@@ -30,9 +30,29 @@ def write_pack(root: Path, forms: dict[str, str], app_key: str = "t") -> Path:
 
 
 def serve(pack: Path | str, db_url: str, files: Path) -> tuple[Runtime, TestClient]:
-    """Start a runtime for one pack and a test client on its API."""
+    """Start a runtime for one pack and a test client on its API, signed in as an admin."""
     runtime = start([pack], db_url, files)
-    return runtime, TestClient(runtime.api)
+    token = admin_token(runtime.engine)
+    return runtime, TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
+
+
+def admin_token(engine: Engine, username: str = "admin") -> str:
+    """A token of an admin user (created when missing)."""
+    return user_token(engine, username, ("admin",))
+
+
+def user_token(engine: Engine, username: str, roles: tuple[str, ...], department: str | None = None) -> str:
+    """A token of a user with these roles (created when missing)."""
+    from runtime.db import write
+    from runtime.identity.directory import DirectoryError, create_user
+    from runtime.identity.tokens import create_token
+
+    with write(engine) as conn:
+        try:
+            create_user(conn, username, None, roles=roles, department=department)
+        except DirectoryError:
+            pass
+        return create_token(conn, username, "test")
 
 
 @contextmanager

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
+from runtime.api.auth import authenticate, require_user
+from runtime.api.auth_routes import auth_router
 from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
 from runtime.api.responses import json_response, on_http_error, on_record_error, on_validation_error
 from runtime.api.schemas import COMMON, form_components
+from runtime.identity.actor import Actor
+from runtime.model.app import OPERATIONS
+from runtime.records.access import access_for
 from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
@@ -29,15 +34,24 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     api.add_exception_handler(RecordError, on_record_error)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_error)
+
+    def who(request: Request) -> Actor:
+        return authenticate(service.engine, request)
+
+    def signed_in(request: Request) -> Actor:
+        return require_user(authenticate(service.engine, request))
+
     for app in service.apps.values():
         for form in app.forms.values():
-            api.include_router(form_router(service, app, form))
+            api.include_router(form_router(service, app, form, who))
             if form.form.duplicates:
-                api.include_router(duplicate_router(service, app, form))
-    api.include_router(file_router(service, store))
+                api.include_router(duplicate_router(service, app, form, who))
+    api.include_router(file_router(service, store, signed_in))
+    api.include_router(auth_router(service.engine))
 
-    def list_apps() -> Response:
-        return json_response({"apps": [_app_summary(a) for a in service.apps.values()]})
+    def list_apps(actor: Actor = Depends(signed_in)) -> Response:
+        summaries = [_app_summary(a, actor) for a in service.apps.values()]
+        return json_response({"apps": summaries})
 
     api.add_api_route(
         "/api/v1/apps",
@@ -51,7 +65,7 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     return api
 
 
-def _app_summary(app: Any) -> dict[str, Any]:
+def _app_summary(app: Any, actor: Actor) -> dict[str, Any]:
     return {
         "key": app.app.app,
         "label": app.app.label.model_dump(exclude_none=True),
@@ -61,8 +75,10 @@ def _app_summary(app: Any) -> dict[str, Any]:
                 "key": f.key,
                 "label": f.form.label.model_dump(exclude_none=True),
                 "url": f"/api/v1/{app.app.app}/{f.key}",
+                "can": [op for op in OPERATIONS if access_for(f, actor).can(op)],
             }
             for f in app.forms.values()
+            if access_for(f, actor).can("read") or access_for(f, actor).can("create")
         ],
     }
 
@@ -79,5 +95,19 @@ def _spec(api: FastAPI, service: RecordsService) -> dict[str, Any]:
                 schemas.update(form_components(app, form))
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        spec["components"]["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token from `formloom token create`",
+            },
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "formloom_session",
+                "description": "The web session; writes also need the X-CSRF-Token header",
+            },
+        }
+        spec["security"] = [{"bearer": []}, {"session": []}]
         api.openapi_schema = spec
     return api.openapi_schema

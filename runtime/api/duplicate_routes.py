@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from runtime.api.form_routes import ERRORS
 from runtime.api.responses import json_response
 from runtime.api.schemas import REF, schema_names
+from runtime.identity.actor import Actor
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.service import RecordsService
 
@@ -33,22 +35,30 @@ MERGE_BODY = {
 }
 
 
-def duplicate_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -> APIRouter:
+def duplicate_router(
+    service: RecordsService, app: CompiledApp, form: CompiledForm, who: Callable[[Request], Actor]
+) -> APIRouter:
     """`GET …/{id}/duplicates` and `POST …/{id}/merge` for a form with duplicate groups."""
+    Caller = Depends(who)
     names = schema_names(app, form)
     app_key, form_key = app.app.app, form.key
     router = APIRouter(prefix=f"/api/v1/{app_key}/{form_key}", tags=[f"{app_key}.{form_key}"])
     one = {"$ref": REF + names["read"]}
     errors = {
         code: {"description": text, **ERRORS}
-        for code, text in (("404", "No such record"), ("422", "Invalid merge request"))
+        for code, text in (
+            ("401", "Not signed in"),
+            ("403", "Not allowed"),
+            ("404", "No such record"),
+            ("422", "Invalid merge request"),
+        )
     }
 
-    def list_duplicates(record_id: int = RecordId) -> Response:
-        return json_response({"items": service.duplicates_of(app_key, form_key, record_id)})
+    def list_duplicates(record_id: int = RecordId, actor: Actor = Caller) -> Response:
+        return json_response({"items": service.duplicates_of(app_key, form_key, record_id, actor)})
 
-    def merge(record_id: int = RecordId, body: Any = Body(...)) -> Response:
-        return json_response(service.merge(app_key, form_key, record_id, body))
+    def merge(record_id: int = RecordId, body: Any = Body(...), actor: Actor = Caller) -> Response:
+        return json_response(service.merge(app_key, form_key, record_id, body, actor))
 
     page = {"type": "object", "properties": {"items": {"type": "array", "items": one}}, "required": ["items"]}
     router.add_api_route(

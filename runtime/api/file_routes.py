@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, UploadFile
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, Path, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from runtime.api.responses import json_response
 from runtime.api.schemas import REF
 from runtime.db import write
+from runtime.identity.actor import Actor
 from runtime.records.errors import NotFound
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
@@ -17,26 +20,29 @@ ERRORS = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}
 FILE = {"content": {"application/json": {"schema": {"$ref": REF + "FileInfo"}}}}
 
 
-def file_router(service: RecordsService, store: FileStore) -> APIRouter:
+def file_router(
+    service: RecordsService, store: FileStore, signed_in: Callable[[Request], Actor]
+) -> APIRouter:
     """`POST /api/v1/files`, `GET /api/v1/files/{id}` and `…/{id}/content`."""
     router = APIRouter(prefix="/api/v1/files", tags=["files"])
+    Caller = Depends(signed_in)
 
-    def upload(file: UploadFile) -> Response:
+    def upload(file: UploadFile, actor: Actor = Caller) -> Response:
         with write(service.engine) as conn:
             info = store.save(
                 conn,
                 file.file,
                 file.filename or "file",
                 file.content_type or "application/octet-stream",
-                None,
+                actor.user_id,
             )
         return json_response(info, 201)
 
-    def describe(file_id: int = FileId) -> Response:
+    def describe(file_id: int = FileId, actor: Actor = Caller) -> Response:
         with service.engine.connect() as conn:
             return json_response(store.describe(conn, file_id))
 
-    def content(file_id: int = FileId) -> Response:
+    def content(file_id: int = FileId, actor: Actor = Caller) -> Response:
         with service.engine.connect() as conn:
             info = store.describe(conn, file_id)
         path = store.path_of(info["checksum"])
@@ -45,6 +51,7 @@ def file_router(service: RecordsService, store: FileStore) -> APIRouter:
         return FileResponse(path, media_type=info["type"], filename=info["name"])
 
     errors = {
+        "401": {"description": "Not signed in", **ERRORS},
         "404": {"description": "No such file", **ERRORS},
         "422": {"description": "Invalid input", **ERRORS},
     }

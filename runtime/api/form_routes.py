@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from runtime.api.responses import json_response
 from runtime.api.schemas import REF, schema_names
+from runtime.identity.actor import Actor
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import invalid
 from runtime.records.query import SYSTEM_TYPES
@@ -18,29 +20,36 @@ RecordId = Path(ge=1, le=2**63 - 1, description="The record's id")
 AllowDuplicate = Query(
     default=False, description="Save even when the record looks like a duplicate of another (no 409)"
 )
+Who = Callable[[Request], Actor]
 ERRORS = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}}}}
 
 
-def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -> APIRouter:
+def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm, who: Who) -> APIRouter:
     """Routes of `/api/v1/{app}/{form}`, documented with the form's own schemas."""
+    Caller = Depends(who)
     names = schema_names(app, form)
     app_key, form_key = app.app.app, form.key
     router = APIRouter(prefix=f"/api/v1/{app_key}/{form_key}", tags=[f"{app_key}.{form_key}"])
     label = form.form.label.text()
 
-    def list_records(request: Request) -> Response:
-        return json_response(service.list_page(app_key, form_key, request.query_params.multi_items()))
+    def list_records(request: Request, actor: Actor = Caller) -> Response:
+        params = request.query_params.multi_items()
+        return json_response(service.list_page(app_key, form_key, params, actor))
 
-    def create_record(body: Any = Body(...), allow_duplicate: bool = AllowDuplicate) -> Response:
-        record = service.create(app_key, form_key, body, allow_duplicate=allow_duplicate)
+    def create_record(
+        body: Any = Body(...), allow_duplicate: bool = AllowDuplicate, actor: Actor = Caller
+    ) -> Response:
+        record = service.create(app_key, form_key, body, actor, allow_duplicate=allow_duplicate)
         return json_response(record, 201)
 
-    def create_many(body: Any = Body(...), allow_duplicate: bool = AllowDuplicate) -> Response:
-        records = service.create_many(app_key, form_key, body, allow_duplicate=allow_duplicate)
+    def create_many(
+        body: Any = Body(...), allow_duplicate: bool = AllowDuplicate, actor: Actor = Caller
+    ) -> Response:
+        records = service.create_many(app_key, form_key, body, actor, allow_duplicate=allow_duplicate)
         return json_response(records, 201)
 
-    def get_record(record_id: int = RecordId) -> Response:
-        record = service.get(app_key, form_key, record_id)
+    def get_record(record_id: int = RecordId, actor: Actor = Caller) -> Response:
+        record = service.get(app_key, form_key, record_id, actor)
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
     def update_record(
@@ -48,14 +57,22 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -
         body: Any = Body(...),
         if_match: str | None = Header(default=None),
         allow_duplicate: bool = AllowDuplicate,
+        actor: Actor = Caller,
     ) -> Response:
         version = _version(if_match)
-        record = service.update(app_key, form_key, record_id, body, version, allow_duplicate=allow_duplicate)
+        record = service.update(
+            app_key, form_key, record_id, body, version, actor, allow_duplicate=allow_duplicate
+        )
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
-    def delete_record(record_id: int = RecordId, if_match: str | None = Header(default=None)) -> Response:
-        service.delete(app_key, form_key, record_id, _version(if_match))
+    def delete_record(
+        record_id: int = RecordId, if_match: str | None = Header(default=None), actor: Actor = Caller
+    ) -> Response:
+        service.delete(app_key, form_key, record_id, _version(if_match), actor)
         return Response(status_code=204)
+
+    def record_history(record_id: int = RecordId, actor: Actor = Caller) -> Response:
+        return json_response({"items": service.history(app_key, form_key, record_id, actor)})
 
     one = {"$ref": REF + names["read"]}
     router.add_api_route(
@@ -123,6 +140,14 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm) -
         operation_id=f"delete_{app_key}_{form_key}",
         openapi_extra={"responses": {"204": {"description": "Deleted"}, **_error_responses()}},
     )
+    router.add_api_route(
+        "/{record_id}/history",
+        record_history,
+        methods=["GET"],
+        summary=f"The audit trail of a {label}",
+        operation_id=f"history_{app_key}_{form_key}",
+        openapi_extra={"responses": _responses("200", {"$ref": REF + "History"})},
+    )
     return router
 
 
@@ -150,6 +175,8 @@ def _error_responses() -> dict[str, Any]:
     return {
         code: {"description": text, **ERRORS}
         for code, text in (
+            ("401", "Not signed in: no valid token or session"),
+            ("403", "Your roles do not allow this"),
             ("404", "No such record"),
             ("409", "Version conflict or referenced record"),
             ("422", "Invalid input: every problem with its field path"),

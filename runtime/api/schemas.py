@@ -14,9 +14,9 @@ DECIMAL_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 COMMON: dict[str, Schema] = {
     "Reference": {
         "type": "object",
-        "properties": {"id": {"type": "integer"}, "display": {"type": "string"}},
+        "properties": {"id": {"type": "integer"}, "display": {"type": ["string", "null"]}},
         "required": ["id", "display"],
-        "description": "A linked record: its id and its title, as shown in lists.",
+        "description": "A linked record: its id and its title (null when you may not read that record).",
     },
     "FileInfo": {
         "type": "object",
@@ -43,6 +43,30 @@ COMMON: dict[str, Schema] = {
             },
         },
         "required": ["field", "code", "message"],
+    },
+    "History": {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "action": {
+                            "type": "string",
+                            "enum": ["create", "update", "delete", "merge", "merged_into"],
+                        },
+                        "channel": {"type": "string"},
+                        "user": {"anyOf": [{"$ref": REF + "Reference"}, {"type": "null"}]},
+                        "at": {"type": "string", "format": "date-time"},
+                        "changes": {"type": "object"},
+                    },
+                    "required": ["id", "action", "channel", "user", "at", "changes"],
+                },
+            }
+        },
+        "required": ["items"],
     },
     "ErrorList": {
         "type": "object",
@@ -113,7 +137,7 @@ def _read_schema(
         "type": "object",
         "title": form.form.label.text(),
         "properties": properties,
-        "required": list(properties),
+        "required": [k for k in ("id", "position", "created_at", "updated_at", "version") if k in properties],
         "additionalProperties": False,
     }
 

@@ -22,6 +22,7 @@ from runtime.expressions.types import (
     DECIMAL,
     INTEGER,
     NULL,
+    REF,
     TEXT,
     Scope,
     Type,
@@ -52,6 +53,7 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "SUM": (1, 1),
     "COUNT": (1, 1),
     "AVG": (1, 1),
+    "CURRENT_USER": (0, 0),
 }
 AGGREGATES = {"SUM", "COUNT", "AVG", "MIN", "MAX"}
 ORDERED = {"integer", "decimal", "text", "date", "datetime"}
@@ -418,6 +420,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Type]], Type]] = {
     "STARTS_WITH": lambda node, args: _text_args(node, args, BOOLEAN),
     "TODAY": lambda node, args: DATE,
     "NOW": lambda node, args: DATETIME,
+    "CURRENT_USER": lambda node, args: REF,
     "DAYS_BETWEEN": lambda node, args: _dates(node, args, INTEGER),
     "ADD_DAYS": _add_days,
     "YEAR": lambda node, args: _dates(node, args, INTEGER),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
@@ -21,6 +22,8 @@ from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membersh
 from runtime.expressions.types import NULL
 
 Record = dict[str, Any]
+# The user a write is made for; the records service sets it around each request.
+CURRENT_USER: ContextVar[int | None] = ContextVar("formloom_current_user", default=None)
 Evaluator = Callable[[Record], Any]
 Clock = Callable[[], dt.datetime]
 ARITHMETIC = Context(prec=34)
@@ -116,6 +119,8 @@ class _Compiler:
         if name == "NOW":
             clock = self.clock
             return lambda r: clock()
+        if name == "CURRENT_USER":
+            return lambda r: CURRENT_USER.get()
         if name in _LAZY:
             constants = [_constant(arg) for arg in node.args]
             return _LAZY[name](args, constants)

@@ -57,6 +57,7 @@ class SqlScope:
     children: dict[str, Table] = field(default_factory=dict)
     singles: dict[str, Table] = field(default_factory=dict)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    user_id: int | None = None
     zone: dt.tzinfo = dt.UTC
 
 
@@ -252,6 +253,9 @@ class _Compiler:
 
     def fn_today(self, node: Call, args: list[SQL]) -> SQL:
         return literal(self.scope.now.astimezone(self.scope.zone).date(), Date())
+
+    def fn_current_user(self, node: Call, args: list[SQL]) -> SQL:
+        return null() if self.scope.user_id is None else literal(self.scope.user_id, BigInteger())
 
     def fn_now(self, node: Call, args: list[SQL]) -> SQL:
         return literal(self.scope.now, UTCDateTime())

@@ -47,9 +47,37 @@ def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterat
             yield at.at(("fields", index, "key"), f"duplicate field key '{field.key}'")
         seen.setdefault(field.key, index)
         yield from _check_field(app, form, field, ("fields", index), at, known)
+    yield from _check_access(app, form, at)
     yield from _check_title(form, keys, at)
     yield from _check_layout(form, keys, at)
     yield from _check_list(form, keys, at)
+
+
+BUILT_IN_ROLES = ("admin", "public")
+
+
+def _check_access(app: App, form: Form, at: FormSource) -> Iterator[Problem]:
+    """Roles must be declared by the app; the owner field must be a user field."""
+    known = [*BUILT_IN_ROLES, *(r.key for r in app.roles)]
+
+    def roles(path: PathKey, names: list[str]) -> Iterator[Problem]:
+        for i, name in enumerate(names):
+            if name not in known:
+                yield at.at(
+                    (*path, i), f"unknown role '{name}'{did_you_mean(name, known)}; declare it in app.yaml"
+                )
+
+    for index, permission in enumerate(form.permissions):
+        yield from roles(("permissions", index, "roles"), permission.roles)
+    for index, field in enumerate(form.fields):
+        yield from roles(("fields", index, "hidden_for"), field.hidden_for)
+        yield from roles(("fields", index, "read_only_for"), field.read_only_for)
+    if form.owner_field is not None:
+        owner = form.field(form.owner_field)
+        if owner is None or owner.type != "user":
+            yield at.at(("owner_field",), f"the owner field must be a user field of {form.form}")
+    if form.child and form.permissions:
+        yield at.at(("permissions",), "child rows follow their parent's permissions")
 
 
 def _check_title(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:

@@ -44,6 +44,10 @@ def check_form_expressions(app: App, form: Form, at: FormSource) -> list[Problem
         for i, key in enumerate(rule.fields):
             if form.field(key) is None:
                 problems.append(at.at(("rules", index, "fields", i), _unknown(key, form)))
+    for index, permission in enumerate(form.permissions):
+        if permission.scope not in ("own", "team", "all"):
+            path = ("permissions", index, "scope")
+            _checked(permission.scope, scope, BOOLEAN, path, at, problems, default=False)
     problems.extend(_cycles(formulas, at))
     problems.extend(_duplicate_groups(form, at))
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field as Spec
@@ -27,6 +28,29 @@ class Rule(Strict):
     check: Expression
     message: Label
     fields: list[Identifier] = Spec(default_factory=list)
+
+
+OPERATIONS = ("create", "read", "update", "delete", "export")
+
+
+class Permission(Strict):
+    """What some roles may do with a form's records, and on which records.
+
+    `scope` is `own` (created by or owned by the caller), `team` (the same for anyone in
+    the caller's department or below it), `all`, or a condition in the expression
+    language, which can use CURRENT_USER().
+    """
+
+    roles: list[Identifier] = Spec(min_length=1)
+    can: list[Literal["create", "read", "update", "delete", "export"]] = Spec(min_length=1)
+    scope: str = "all"
+
+
+class Role(Strict):
+    """A role users can hold; forms grant permissions to roles."""
+
+    key: Identifier
+    label: Label | None = None
 
 
 class ListView(Strict):
@@ -61,6 +85,8 @@ class Form(Strict):
     list_view: ListView = Spec(default_factory=ListView, alias="list")
     rules: list[Rule] = Spec(default_factory=list)
     duplicates: list[list[Identifier]] = Spec(default_factory=list)
+    owner_field: Identifier | None = None
+    permissions: list[Permission] = Spec(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -94,6 +120,7 @@ class App(Strict):
     default_region: str = Spec(default="CN", pattern=r"^[A-Z]{2}$")
     currency: str = Spec(default="CNY", pattern=r"^[A-Z]{3}$")
     timezone: str = "UTC"
+    roles: list[Role] = Spec(default_factory=list)
     forms: list[Form] = Spec(default_factory=list)
 
     @field_validator("timezone")

@@ -49,6 +49,8 @@ class BaseField(Strict):
     read_only: bool = False
     index: bool = False
     renamed_from: Identifier | None = None
+    hidden_for: list[Identifier] = Spec(default_factory=list)
+    read_only_for: list[Identifier] = Spec(default_factory=list)
     formula: Expression | None = None
     visible_when: Expression | None = None
     required_when: Expression | None = None

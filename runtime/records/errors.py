@@ -57,3 +57,21 @@ class Conflict(RecordError):
 def invalid(field: str | None, code: str, message: str) -> InvalidRecord:
     """An `InvalidRecord` with a single problem."""
     return InvalidRecord([FieldProblem(field, code, message)])
+
+
+class Forbidden(RecordError):
+    """The caller's roles do not allow this operation on this form (403)."""
+
+    status = 403
+
+    def __init__(self, operation: str, form: str) -> None:
+        super().__init__([FieldProblem(None, "forbidden", f"you may not {operation} {form} records")])
+
+
+class Unauthenticated(RecordError):
+    """No valid session or token (401)."""
+
+    status = 401
+
+    def __init__(self, message: str = "sign in, or send Authorization: Bearer <token>") -> None:
+        super().__init__([FieldProblem(None, "unauthenticated", message)])

@@ -20,7 +20,7 @@ from runtime.expressions.checker import Checked, check
 from runtime.expressions.parser import parse
 from runtime.expressions.syntax import ExpressionError
 from runtime.expressions.to_sql import SqlScope, to_sql
-from runtime.expressions.types import BOOLEAN, NULL, scope_for
+from runtime.expressions.types import BOOLEAN, NULL, Scope, scope_for
 from runtime.records.compiled import CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord
 from runtime.records.reader import Reader
@@ -76,18 +76,29 @@ class ListQuery:
     offset: int = 0
     count: bool = False
     where: Checked | None = None
+    user_id: int | None = None
 
 
-def parse_list_query(form: CompiledForm, params: Iterable[tuple[str, str]]) -> ListQuery:
-    """Parse query-string pairs; every bad parameter is reported at once (422)."""
-    query = ListQuery(limit=form.form.list_view.page_size)
-    query.sort = _default_sort(form)
+def parse_list_query(
+    form: CompiledForm,
+    params: Iterable[tuple[str, str]],
+    hidden: frozenset[str] = frozenset(),
+    where_scope: Scope | None = None,
+    user_id: int | None = None,
+) -> ListQuery:
+    """Parse query-string pairs; every bad parameter is reported at once (422).
+
+    Hidden fields are unknown here: no filter, sort or condition may probe them.
+    """
+    query = ListQuery(limit=form.form.list_view.page_size, user_id=user_id)
+    query.sort = [(key, desc) for key, desc in _default_sort(form) if key not in hidden]
     problems: list[FieldProblem] = []
     for name, raw in params:
         try:
             if "\x00" in raw or "\x00" in name:
                 raise ValueProblem("invalid", "must not contain NUL characters")
-            _apply_param(form, query, name, raw)
+            _refuse_hidden(name, raw, hidden)
+            _apply_param(form, query, name, raw, where_scope)
         except ValueProblem as exc:
             problems.append(FieldProblem(f"query.{name}", exc.code, str(exc)))
     if problems:
@@ -99,7 +110,18 @@ def _default_sort(form: CompiledForm) -> list[tuple[str, bool]]:
     return [(key.lstrip("-"), key.startswith("-")) for key in form.form.list_view.sort]
 
 
-def _apply_param(form: CompiledForm, query: ListQuery, name: str, raw: str) -> None:
+def _refuse_hidden(name: str, raw: str, hidden: frozenset[str]) -> None:
+    keys = (
+        [part.strip().lstrip("-") for part in raw.split(",")] if name == "sort" else [name.partition("__")[0]]
+    )
+    for key in keys:
+        if key in hidden:
+            raise ValueProblem("unknown_field", f"'{key[:60]}' is not a field you can use here")
+
+
+def _apply_param(
+    form: CompiledForm, query: ListQuery, name: str, raw: str, where_scope: Scope | None = None
+) -> None:
     if name == "limit":
         query.limit = _bounded_int(raw, 1, MAX_LIMIT)
     elif name == "offset":
@@ -109,15 +131,15 @@ def _apply_param(form: CompiledForm, query: ListQuery, name: str, raw: str) -> N
     elif name == "sort":
         query.sort = [_sort_key(form, part) for part in raw.split(",") if part.strip()]
     elif name == "where":
-        query.where = _where(form, raw)
+        query.where = _where(form, raw, where_scope)
     else:
         key, _, op = name.partition("__")
         query.filters.append(_filter(form, key, op or "eq", raw))
 
 
-def _where(form: CompiledForm, raw: str) -> Checked:
+def _where(form: CompiledForm, raw: str, where_scope: Scope | None) -> Checked:
     try:
-        checked = check(parse(raw), scope_for(form.app, form.form), raw)
+        checked = check(parse(raw), where_scope or scope_for(form.app, form.form), raw)
     except ExpressionError as exc:
         raise ValueProblem("expression", str(exc)) from exc
     if checked.type not in (BOOLEAN, NULL):
@@ -217,7 +239,9 @@ def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnE
     if form.form.duplicates and not any(f.key == "merged_into" for f in query.filters):
         conditions.append(form.table.c._merged_into.is_(None))  # merged records stay out of lists
     if query.where is not None:
-        conditions.append(to_sql(query.where, sql_scope(form, dialect)))
+        scope = sql_scope(form, dialect)
+        scope.user_id = query.user_id
+        conditions.append(to_sql(query.where, scope))
     return and_(*conditions) if conditions else true()
 
 

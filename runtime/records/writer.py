@@ -31,9 +31,19 @@ class Prepared:
 
 
 def prepare(
-    form: CompiledForm, data: Any, *, creating: bool, path: str = "", user_id: int | None = None
+    form: CompiledForm,
+    data: Any,
+    *,
+    creating: bool,
+    path: str = "",
+    user_id: int | None = None,
+    restricted: dict[str, str] | None = None,
 ) -> tuple[Prepared, list[FieldProblem]]:
-    """Convert `data` for `form`. On create, defaults fill what is missing."""
+    """Convert `data` for `form`. On create, defaults fill what is missing.
+
+    `restricted` maps fields the caller may not write to the code to refuse them with.
+    """
+    blocked = restricted or {}
     prepared = Prepared()
     problems: list[FieldProblem] = []
     if not isinstance(data, dict):
@@ -41,7 +51,9 @@ def prepare(
     writable = form.writable()
     for key, value in data.items():
         where = f"{path}{key}"
-        if key in form.children:
+        if key in blocked:
+            problems.append(_blocked(form, key, where, blocked[key]))
+        elif key in form.children:
             rows, found = _prepare_children(form.children[key], value, f"{where}", user_id)
             prepared.children[key] = rows
             problems.extend(found)
@@ -56,6 +68,12 @@ def prepare(
     rejected = {p.field for p in problems}
     problems.extend(p for p in _missing(form, prepared, path, creating) if p.field not in rejected)
     return prepared, problems
+
+
+def _blocked(form: CompiledForm, key: str, where: str, code: str) -> FieldProblem:
+    if code == "unknown_field":
+        return FieldProblem(where, code, f"{form.key} has no field '{key[:60]}'")
+    return FieldProblem(where, code, "cannot be set")
 
 
 def _convert(field: Any, value: Any, where: str, into: dict[str, Any], problems: list[FieldProblem]) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    true,
 )
 
 from runtime.schema.types import UTCDateTime, json_type
@@ -33,6 +36,76 @@ users = Table(
     Column("username", String(150), nullable=False, unique=True),
     Column("display_name", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("department_id", ID, ForeignKey("formloom_departments.id", ondelete="SET NULL"), nullable=True),
+    Column("email", String(254), nullable=True),
+    Column("language", String(8), nullable=False, server_default="zh"),
+    Column("active", Boolean, nullable=False, server_default=true()),
+)
+
+departments = Table(
+    "formloom_departments",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("key", String(60), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_id", ID, ForeignKey("formloom_departments.id", ondelete="RESTRICT"), nullable=True),
+    Column(
+        "manager_id", ID, ForeignKey("formloom_users.id", ondelete="SET NULL", use_alter=True), nullable=True
+    ),
+)
+
+user_roles = Table(
+    "formloom_user_roles",
+    system_metadata,
+    Column("user_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(60), primary_key=True),
+)
+
+tokens = Table(
+    "formloom_tokens",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+sessions = Table(
+    "formloom_sessions",
+    system_metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("user_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+login_failures = Table(
+    "formloom_login_failures",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("username", String(150), nullable=False, index=True),
+    Column("address", String(64), nullable=False, index=True),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+audit = Table(
+    "formloom_audit",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(40), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("user_id", ID, nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("changes", json_type(), nullable=False),
+    Index("ix_formloom_audit_record", "app", "form", "record_id"),
 )
 
 apps = Table(

@@ -21,7 +21,7 @@ from sqlalchemy.types import TypeEngine
 
 from runtime.model import App, Form
 from runtime.model.fields import DecimalField, LinkField, TableField
-from runtime.schema.system import ID, NAMING, files, users
+from runtime.schema.system import ID, NAMING, departments, files, users
 from runtime.schema.types import ExactDecimal, UTCDateTime, json_type
 
 MONEY = (18, 2)
@@ -68,6 +68,7 @@ def table_name(app: App, form: Form, table_field: TableField | None = None) -> s
 def build_tables(app: App) -> AppTables:
     """Build the SQLAlchemy tables of an app (nothing is created in a database here)."""
     metadata = MetaData(naming_convention=NAMING)
+    departments.to_metadata(metadata)
     users.to_metadata(metadata)
     files.to_metadata(metadata)
     result: dict[str, FormTable] = {}

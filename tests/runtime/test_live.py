@@ -10,7 +10,7 @@ from builder.publishing.publish import publish
 from runtime import live
 from runtime.boot import start
 from runtime.loading.loader import load_pack
-from tests.support import write_pack
+from tests.support import admin_token, write_pack
 
 NOTE = """\
 form: note
@@ -23,7 +23,7 @@ fields:
 def test_a_publish_reaches_a_running_server(db_url: str, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(live, "CHECK_EVERY", 0.0)
     runtime = start([write_pack(tmp_path / "v1", {"note": NOTE})], db_url, tmp_path / "files")
-    client = TestClient(runtime.api)
+    client = TestClient(runtime.api, headers={"Authorization": f"Bearer {admin_token(runtime.engine)}"})
     assert client.post("/api/v1/t/note", json={"title": "first"}).status_code == 201
     assert client.post("/api/v1/t/note", json={"title": "x", "body": "y"}).status_code == 422
 

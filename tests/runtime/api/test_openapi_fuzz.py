@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from runtime.boot import start
 from runtime.seed import demo_file, seed_demo
-from tests.support import SALES
+from tests.support import SALES, admin_token
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,7 +27,10 @@ def sales_schema(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sch
     data = demo_file(SALES)
     assert data is not None
     seed_demo(runtime.service, "sales", data)
-    yield schemathesis.openapi.from_asgi("/openapi.json", runtime.api)
+    token = admin_token(runtime.engine)
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", runtime.api)
+    loaded.token = token  # type: ignore[attr-defined]
+    yield loaded
     runtime.engine.dispose()
 
 
@@ -45,7 +48,10 @@ def test_the_api_never_fails_and_keeps_its_spec(sales_schema: schemathesis.BaseS
             database=None,
         )
         def exercise(case: schemathesis.Case) -> None:
-            response = case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+            response = case.call_and_validate(
+                checks=[not_a_server_error, response_schema_conformance],
+                headers={"Authorization": f"Bearer {sales_schema.token}"},  # type: ignore[attr-defined]
+            )
             statuses[response.status_code] += 1
 
         exercise()

@@ -11,7 +11,7 @@ import pytest
 from runtime.boot import start
 from runtime.records.autonumber import render_period
 from runtime.records.errors import InvalidRecord
-from runtime.records.service import RecordsService
+from runtime.records.store import Store
 from tests.support import write_pack
 
 QUOTE = """\
@@ -55,7 +55,7 @@ def test_a_failed_insert_gives_its_number_back(
         raise RuntimeError("crash after the number was taken")
 
     with monkeypatch.context() as patch:
-        patch.setattr(RecordsService, "_read_many", crash)
+        patch.setattr(Store, "read_many", crash)
         with pytest.raises(RuntimeError):
             service.create("t", "quote", {"amount": 2})
     second = service.create("t", "quote", {"amount": 3})["number"]

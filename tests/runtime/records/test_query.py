@@ -154,7 +154,11 @@ def test_a_page_of_500_costs_the_same_queries_as_a_page_of_5(app) -> None:  # ty
     assert len(page["items"]) == 500
     assert all(r["account"]["display"] for r in page["items"][3:])
     assert all(r["lines"][0]["account"]["display"] == "Zeta" for r in page["items"][3:])
-    assert len(small) == len(large) == 2  # the page, and one query for the child rows
+    small = [q for q in small if "formloom_apps" not in q]  # the once-a-second publish check
+    large = [q for q in large if "formloom_apps" not in q]
+    assert len(small) == len(large)  # the same statements whatever the page size
+    reads = [q for q in large if "FROM t__lead" in q or "FROM t__lead__lines" in q]
+    assert len(reads) == 2  # the page itself, and one query for the child rows
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Identity: users, departments, roles, passwords, API tokens and sessions."""

@@ -1,0 +1,1 @@
+"""The server-rendered web pages (login now; lists, forms and inboxes as they land)."""
