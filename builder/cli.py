@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from builder import publish_commands
+from builder import identity_commands, publish_commands
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
     serve.set_defaults(run=_serve)
     publish_commands.add_commands(commands)
+    identity_commands.add_commands(commands)
     return parser
 
 
@@ -113,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from runtime.boot import NotPublished, start
-    from runtime.seed import demo_file, seed_demo
+    from runtime.seed import demo_file, seed_demo, seed_users
 
     paths = " ".join(args.paths)
     db = f" --db {safe_url(args)}" if args.db else ""
@@ -125,8 +126,12 @@ def _serve(args: argparse.Namespace) -> int:
         runtime = start(args.paths, args.db, args.files, command_hint=hint)
     except NotPublished as exc:
         raise publish_commands.CommandError(str(exc)) from exc
+    logins: list[tuple[str, list[str], str]] = []
     if args.demo:
         for path, app in zip(args.paths, runtime.apps, strict=True):
+            people = demo_file(path, "users.yaml")
+            if people is not None:
+                logins.extend(seed_users(runtime.service, people))
             data = demo_file(path)
             if data is not None:
                 count = seed_demo(runtime.service, app.app.app, data)
@@ -140,6 +145,11 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  API docs: {base}/docs    OpenAPI: {base}/openapi.json")
     for app in runtime.apps:
         print(f"  {app.app.app}: {base}/api/v1/{app.app.app}/{next(iter(app.forms))}")
+    if logins:
+        print(f"  sign in at {base}/login (every demo user's password: {logins[0][2]}):")
+        for username, roles, _ in logins:
+            print(f"    {username:<16} {', '.join(roles)}")
+        print("  API: formloom token create --user admin --db <URL>, then send Authorization: Bearer <token>")
     sys.stdout.flush()
     uvicorn.run(runtime.api, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -227,6 +227,8 @@ class Planner:
         column = target.c[spec.key]
         rows = self.live.rows(live_name)
         step = Step(name, f"add column {spec.key} ({column.type.compile(self.conn.dialect)})")
+        if spec.renamed_from:
+            step.words += f"; renamed_from {spec.renamed_from} names no column, so it starts empty"
         step.ddl(ddl.add_column(name, column, with_index=False))
         required = not column.nullable
         default = _literal_default(spec)
