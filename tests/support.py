@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,8 @@ def user_token(engine: Engine, username: str, roles: tuple[str, ...], department
     from runtime.identity.tokens import create_token
 
     with write(engine) as conn:
-        try:
+        with suppress(DirectoryError):
             create_user(conn, username, None, roles=roles, department=department)
-        except DirectoryError:
-            pass
         return create_token(conn, username, "test")
 
 

@@ -72,6 +72,7 @@ from runtime.expressions.to_sql import SqlScope, to_sql
 from runtime.expressions.types import BOOLEAN, DATE, DATETIME, DECIMAL, INTEGER, REF, TEXT, Scope, Type
 from runtime.schema.types import ExactDecimal, UTCDateTime, json_type
 from tests.conftest import PG_URL, require_postgres
+from tests.support import admin_token
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "expressions.md"
 ARROW = "  →  "
@@ -445,7 +446,7 @@ def test_example_pack_loads_and_behaves_as_described(tmp_path: Path) -> None:
     pack.write_text("\n".join(block) + "\n", encoding="utf-8")
     runtime = start([pack], f"sqlite:///{tmp_path}/pack.db", tmp_path / "files", clock=lambda: NOW)
     try:
-        client = TestClient(runtime.api)
+        client = TestClient(runtime.api, headers={"Authorization": f"Bearer {admin_token(runtime.engine)}"})
         base = "/api/v1/sales"
         assert client.post(f"{base}/scoring_settings", json={}).status_code == 201
         account = client.post(f"{base}/account", json={"name": "上海华信精密制造有限公司"}).json()

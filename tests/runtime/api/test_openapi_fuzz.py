@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from runtime.boot import start
-from runtime.seed import demo_file, seed_demo
+from runtime.seed import demo_file, seed_demo, seed_users
 from tests.support import SALES, admin_token
 
 
@@ -24,8 +24,9 @@ def sales_schema(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sch
     else:
         url = request.getfixturevalue("pg_schema_url")
     runtime = start([SALES], url, tmp_path / "files")
-    data = demo_file(SALES)
-    assert data is not None
+    people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
+    assert people is not None and data is not None
+    seed_users(runtime.service, people)
     seed_demo(runtime.service, "sales", data)
     token = admin_token(runtime.engine)
     loaded = schemathesis.openapi.from_asgi("/openapi.json", runtime.api)
