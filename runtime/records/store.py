@@ -124,7 +124,7 @@ class Store:
             ]
             problems.extend(unique_problems(conn, child, rows, own_id))
         if problems:
-            raise InvalidRecord(problems)
+            raise InvalidRecord(_most_telling(problems))
 
     def insert(
         self, conn: Connection, app: CompiledApp, form: CompiledForm, item: Prepared, user_id: int | None
@@ -217,6 +217,18 @@ def expect_version(current: int, expected: int | None) -> None:
     if expected is not None and current != expected:
         message = f"the record is at version {current}, not {expected}"
         raise Conflict([FieldProblem(None, "version_conflict", message)])
+
+
+def _most_telling(problems: list[FieldProblem]) -> list[FieldProblem]:
+    """A field whose value was refused does not also fail the rules that read it."""
+    refused = {p.field for p in problems if p.code not in ("rule", "required")}
+    broken_rules = {p.message for p in problems if p.code == "rule" and p.field in refused}
+    return [
+        p
+        for p in problems
+        if not (p.code == "required" and p.field in refused)
+        and not (p.code == "rule" and p.message in broken_rules)
+    ]
 
 
 def _all_columns(form: CompiledForm, values: dict[str, Any]) -> dict[str, Any]:
