@@ -20,7 +20,14 @@ from runtime.api.auth import SESSION_COOKIE
 from runtime.db import write
 from runtime.identity.directory import load_actor
 from runtime.identity.passwords import verify_password
-from runtime.identity.sessions import SESSION_HOURS, close_session, note_failure, open_session, throttled
+from runtime.identity.sessions import (
+    SESSION_HOURS,
+    close_session,
+    note_failure,
+    open_session,
+    session_user,
+    throttled,
+)
 from runtime.schema.system import users
 
 LOGIN_CSRF_COOKIE = "formloom_login_csrf"
@@ -98,10 +105,14 @@ def auth_router(engine: Engine) -> APIRouter:
             response.set_cookie("formloom_language", actor.language, samesite="lax", path="/")
         return response
 
-    def logout(request: Request) -> Response:
+    def logout(request: Request, csrf_token: str = Form("")) -> Response:
         value = request.cookies.get(SESSION_COOKIE)
         if value:
             with write(engine) as conn:
+                found = session_user(conn, value)
+                given = csrf_token or request.headers.get("x-csrf-token", "")
+                if found is not None and not secrets.compare_digest(found[1], given):
+                    return Response("the form expired; reload the page", status_code=403)
                 close_session(conn, value)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
