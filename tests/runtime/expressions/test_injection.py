@@ -68,6 +68,9 @@ LINES = Table(
 )
 
 
+DIALECTS: list[Any] = [postgresql.dialect(), sqlite.dialect()]  # type: ignore[no-untyped-call]
+
+
 def checked(text: str) -> Checked:
     return check(parse(text), SCOPE, text)
 
@@ -182,7 +185,7 @@ def test_random_text_fails_only_with_expression_errors(text: str) -> None:
         assert 0 <= exc.offset <= len(text)
         return
     to_python(result, lambda: NOW)
-    for dialect in (postgresql.dialect(), sqlite.dialect()):
+    for dialect in DIALECTS:
         select(to_sql(result, sql_scope(dialect.name))).select_from(DEALS).compile(dialect=dialect)
 
 
@@ -221,7 +224,7 @@ TEMPLATES = [
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
-@pytest.mark.parametrize("dialect", [postgresql.dialect(), sqlite.dialect()], ids=["postgresql", "sqlite"])
+@pytest.mark.parametrize("dialect", DIALECTS, ids=["postgresql", "sqlite"])
 def test_text_literals_are_bound_parameters(template: str, dialect: Any) -> None:
     for text in NASTY_TEXTS:
         expr = to_sql(checked(template.format(q=quoted(text))), sql_scope(dialect.name))
@@ -232,7 +235,7 @@ def test_text_literals_are_bound_parameters(template: str, dialect: Any) -> None
         assert text in compiled.params.values(), (template, compiled.params)
 
 
-@pytest.mark.parametrize("dialect", [postgresql.dialect(), sqlite.dialect()], ids=["postgresql", "sqlite"])
+@pytest.mark.parametrize("dialect", DIALECTS, ids=["postgresql", "sqlite"])
 def test_numbers_and_dates_are_bound_parameters_too(dialect: Any) -> None:
     text = "visits == 31337 or budget > 27182.818 or due == #1987-06-05#"
     compiled = (
