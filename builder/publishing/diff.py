@@ -225,7 +225,7 @@ class Planner:
     def _add(self, target: Table, live_name: str, spec: Any) -> None:
         name = target.name
         column = target.c[spec.key]
-        rows = self.live.rows(live_name)
+        rows = self.live.rows(live_name) if not column.nullable else 0  # only a required field needs it
         step = Step(name, f"add column {spec.key} ({column.type.compile(self.conn.dialect)})")
         if spec.renamed_from:
             step.words += f"; renamed_from {spec.renamed_from} names no column, so it starts empty"

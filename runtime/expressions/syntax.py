@@ -133,6 +133,9 @@ def tokenize(source: str) -> list[Token]:
 def string_value(text: str, pos: int) -> str:
     """The value of a quoted string token, with backslash escapes resolved."""
     body = text[1:-1]
+    for index, char in enumerate(body):
+        if char == "\x00" or "\ud800" <= char <= "\udfff":
+            raise ExpressionError("text may not hold NUL or unpaired surrogate characters", pos + index + 1)
     out: list[str] = []
     i = 0
     while i < len(body):
@@ -156,11 +159,11 @@ def date_value(text: str, pos: int) -> dt.date | dt.datetime:
         if len(body) == 10:
             return dt.date.fromisoformat(body)
         moment = dt.datetime.fromisoformat(body.replace(" ", "T"))
-    except ValueError as exc:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
         raise ExpressionError(f"invalid date {body!r}: {exc}", pos) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 MAX_DIGITS = 38

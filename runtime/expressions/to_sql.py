@@ -36,8 +36,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from runtime.expressions.checker import Checked
 from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
@@ -73,10 +72,29 @@ class _Compiler:
         self.pg = scope.dialect == "postgresql"
 
     def typed(self, expr: SQL, kind: Type) -> SQL:
-        """Tell SQLAlchemy how to read the result back (SQLite returns dates as text)."""
-        targets: dict[str, Any] = {"date": Date(), "datetime": UTCDateTime(), "boolean": Boolean()}
-        target = targets.get(kind.kind)
+        """Tell SQLAlchemy how to read the result back: as the expression's own type, not as
+        the type of a column inside it (a product of two 4-place decimals has 8 places)."""
+        target = self.sql_type(kind)
         return type_coerce(expr, target) if target is not None else expr
+
+    def sql_type(self, kind: Type) -> Any:
+        """The SQL type of an expression type (None when it has none)."""
+        if kind.kind == "decimal":
+            return Numeric(asdecimal=True) if self.pg else Float()
+        targets: dict[str, Any] = {
+            "integer": BigInteger(),
+            "text": String(),
+            "date": Date(),
+            "datetime": UTCDateTime(),
+            "boolean": Boolean(),
+            "ref": BigInteger(),
+        }
+        return targets.get(kind.kind)
+
+    def typed_null(self, kind: Type) -> SQL:
+        """NULL with a type, so PostgreSQL never has to guess (`null + null`, `YEAR(null)`)."""
+        target = self.sql_type(kind)
+        return cast(null(), target) if target is not None else null()
 
     def compile(self, node: Node) -> SQL:
         if isinstance(node, Literal):
@@ -84,10 +102,12 @@ class _Compiler:
         if isinstance(node, Name):
             return self.name(node)
         if isinstance(node, Unary):
+            if node.operand.type == NULL:
+                return self.typed_null(node.type)
             inner = self.compile(node.operand)
             if node.op == "+":
                 return inner
-            return -inner if node.op == "-" else not_(inner)
+            return -inner if node.op == "-" else Grouping(not_(inner))  # (NOT b) IS NULL
         if isinstance(node, Binary):
             return self.binary(node)
         if isinstance(node, Membership):
@@ -129,6 +149,8 @@ class _Compiler:
         if op in ("==", "!=") and NULL in (node.left.type, node.right.type):
             other = self.compile(node.right if node.left.type == NULL else node.left)
             return other.is_(None) if op == "==" else other.is_not(None)
+        if op not in ("and", "or") and NULL in (node.left.type, node.right.type):
+            return self.typed_null(node.type)  # arithmetic or comparison with null is null
         left, right = self.compile(node.left), self.compile(node.right)
         if op == "and":
             return and_(left, right)
@@ -144,14 +166,26 @@ class _Compiler:
         return expr.collate("C" if self.pg else "BINARY")
 
     def membership(self, node: Membership) -> SQL:
+        if node.operand.type == NULL:
+            return self.typed_null(node.type)
         operand = self.compile(node.operand)
-        found = operand.in_([self.compile(item) for item in node.items])
-        return not_(found) if node.negated else found
+        items = [
+            self.typed_null(node.operand.type) if item.type == NULL else self.compile(item)
+            for item in node.items
+        ]
+        if all(isinstance(item, Literal) for item in node.items):
+            found: SQL = operand.in_(items)
+        else:  # `IN ((SELECT …))` would read as a subquery: spell the equalities out
+            group = operand.self_group()
+            found = or_(*(group.op("=")(item.self_group()) for item in items)).self_group()
+        return Grouping(not_(found)) if node.negated else found
 
     def call(self, node: Call) -> SQL:
         if node.aggregate:
             return self.aggregate(node)
-        args = [self.compile(arg) for arg in node.args]
+        if node.name in STRICT and any(arg.type == NULL for arg in node.args):
+            return self.typed_null(node.type)  # a strict function of null is null
+        args = [self.typed_null(arg.type) if arg.type == NULL else self.compile(arg) for arg in node.args]
         builder = getattr(self, f"fn_{node.name.lower()}")
         result: SQL = builder(node, args)
         return result
@@ -184,7 +218,7 @@ class _Compiler:
         return case(*pairs, else_=null())
 
     def fn_coalesce(self, node: Call, args: list[SQL]) -> SQL:
-        return func.coalesce(*args)
+        return args[0] if len(args) == 1 else func.coalesce(*args)
 
     def fn_is_empty(self, node: Call, args: list[SQL]) -> SQL:
         if node.args[0].type.kind == "text":
@@ -197,20 +231,19 @@ class _Compiler:
         digits = args[1] if len(args) > 1 else literal(0, Integer())
         if self.pg:
             return func.round(cast(args[0], Numeric()), cast(digits, Integer()))
-        nudged = args[0] + args[0] * literal(1e-13, Float())  # ties away from zero in binary
-        return func.round(nudged, digits)
+        return func.round(nudge(args[0]), digits)
 
     def fn_abs(self, node: Call, args: list[SQL]) -> SQL:
         return func.abs(args[0])
 
     def fn_min(self, node: Call, args: list[SQL]) -> SQL:
-        return self.extreme(args, func.least if self.pg else func.min)
+        return self.extreme(args, func.least if self.pg else func.min, node.type)
 
     def fn_max(self, node: Call, args: list[SQL]) -> SQL:
-        return self.extreme(args, func.greatest if self.pg else func.max)
+        return self.extreme(args, func.greatest if self.pg else func.max, node.type)
 
-    def extreme(self, args: list[SQL], pick: Callable[..., SQL]) -> SQL:
-        if self.pg and all(isinstance(a.type, String) for a in args if not isinstance(a.type, NullType)):
+    def extreme(self, args: list[SQL], pick: Callable[..., SQL], kind: Type) -> SQL:
+        if self.pg and kind.kind == "text":
             args = [a.collate("C") for a in args]  # code-point order, as in Python
         if len(args) == 1:
             return args[0]
@@ -249,7 +282,7 @@ class _Compiler:
 
     def fn_starts_with(self, node: Call, args: list[SQL]) -> SQL:
         text, prefix = args
-        return func.substr(text, 1, self.fn_len(node, [prefix])) == prefix
+        return func.substr(text, 1, self.fn_len(node, [prefix])).op("=")(prefix)
 
     def fn_today(self, node: Call, args: list[SQL]) -> SQL:
         return literal(self.scope.now.astimezone(self.scope.zone).date(), Date())
@@ -273,9 +306,21 @@ class _Compiler:
         day, count = args
         beyond = func.abs(count) > MAX_DAYS
         if self.pg:
-            return case((beyond, null()), else_=cast(day, Date()) + cast(count, Integer()))
+            start = cast(day, Date())
+            outside = or_(
+                beyond,
+                (start - literal(FIRST_DAY, Date())) + count < 0,
+                (literal(LAST_DAY, Date()) - start) - count < 0,
+            )
+            return case((outside, null()), else_=start + cast(count, Integer()))
+        julian = func.julianday(day) + count
+        outside = or_(
+            beyond,
+            julian < func.julianday(FIRST_DAY.isoformat()),
+            julian > func.julianday(LAST_DAY.isoformat()),
+        )
         shifted = func.date(day, cast(count, String()).op("||")(literal(" days", String())))
-        return case((beyond, null()), else_=shifted)
+        return case((outside, null()), else_=shifted)
 
     def fn_year(self, node: Call, args: list[SQL]) -> SQL:
         return self.part("year", "%Y", args[0])
@@ -287,6 +332,32 @@ class _Compiler:
         if self.pg:
             return cast(func.extract(name, expr), Integer())
         return cast(func.strftime(pattern, expr), Integer())
+
+
+STRICT = {
+    "ROUND",
+    "ABS",
+    "LEN",
+    "LOWER",
+    "UPPER",
+    "CONTAINS",
+    "STARTS_WITH",
+    "DAYS_BETWEEN",
+    "ADD_DAYS",
+    "YEAR",
+    "MONTH",
+}
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+# SQLite rounds binary floats: a decimal tie such as 2.675 is stored a hair below it. Two
+# units in the last place push true ties across, without moving any value that has at
+# most 15 significant digits (see docs/expressions.md).
+NUDGE = 5e-16
+
+
+def nudge(expr: Any) -> SQL:
+    """`x` moved two units in the last place away from zero, so ties round half away from zero."""
+    moved: SQL = expr + expr * literal(NUDGE, Float())
+    return moved
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], SQL]] = {

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Float, Numeric, cast, func, literal, select, update
+from sqlalchemy import BigInteger, Connection, Numeric, cast, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from runtime.expressions.to_sql import to_sql
+from runtime.expressions.to_sql import nudge, to_sql
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord
 from runtime.records.logic import Computed
@@ -108,7 +108,7 @@ def _stored(expr: ColumnElement[Any], spec: Any, dialect: str) -> ColumnElement[
     if dialect == "postgresql":
         rounded = func.round(cast(expr, Numeric()), scale)
     else:
-        rounded = func.round(expr + expr * literal(1e-13, Float()), scale)  # ties away from zero
+        rounded = func.round(nudge(expr), scale)  # ties away from zero, as on every write
     return cast(rounded, BigInteger()) if kind == "integer" else rounded
 
 

@@ -11,7 +11,7 @@ analysis, see `Analysis`) that accounts for cancellation. Where a float error co
 a discrete outcome (a comparison between nearly equal values, a ROUND next to a half
 step, a division by nearly zero) the row is not compared on that database.
 
-Known disagreements are pinned by the strict xfails at the bottom; the generators steer
+Disagreements once found are pinned by the regression tests at the bottom; the generators steer
 clear of exactly those constructs (see `KNOWN`) so that the property keeps finding new
 ones. Drop the matching guard once a bug is fixed.
 """
@@ -930,7 +930,7 @@ def test_the_error_analysis_skips_only_close_calls(sqlite_harness: Harness) -> N
     assert same(python, sql, Analysis(floats, {}).run(compile_expression("n + 0.2 - 0.3").node, record).error)
 
 
-# -- known disagreements (strict xfails; the generators avoid them, see KNOWN) -----------------
+# -- disagreements found and fixed: regression tests (the generators still avoid them, see KNOWN) --
 
 
 def agree(harness: Harness, text: str, rows: list[Row]) -> None:
@@ -938,27 +938,21 @@ def agree(harness: Harness, text: str, rows: list[Row]) -> None:
     assert all(same(python, sql) for python, sql in pairs), pairs
 
 
-@pytest.mark.xfail(strict=True, reason="PostgreSQL: operator is not unique: - unknown")
 @pytest.mark.parametrize("text", ["-null", "-(+null)", "1 + -null"])
 def test_negated_null_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{}])
 
 
-@pytest.mark.xfail(strict=True, reason="PostgreSQL: operator is not unique: unknown + unknown")
 @pytest.mark.parametrize("text", ["null + null", "null + (null + 1)", "null * (null * 2.5)"])
 def test_null_plus_null_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{}])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="PostgreSQL: function pg_catalog.extract(unknown, unknown) is not unique"
-)
 @pytest.mark.parametrize("text", ["YEAR(null)", "MONTH(null)"])
 def test_date_part_of_null_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{}])
 
 
-@pytest.mark.xfail(strict=True, reason="PostgreSQL types an all-null CASE/COALESCE/LEAST as text")
 @pytest.mark.parametrize(
     "text",
     [
@@ -974,30 +968,17 @@ def test_all_null_choice_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{"b": True, "i": 1}])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="SQLAlchemy turns `substr(...) == null()` into IS NULL: true, not null"
-)
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_starts_with_null(request: pytest.FixtureRequest, dialect: str) -> None:
     harness = request.getfixturevalue("sqlite_harness" if dialect == "sqlite" else "pg_harness")
     agree(harness, "STARTS_WITH(s, null)", [{"s": "abc"}, {}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL: NOT binds looser than IS NULL and IN, and not_() is not parenthesised: "
-    "`NOT b IS NULL` means NOT (b IS NULL)",
-)
 @pytest.mark.parametrize("text", ["IS_EMPTY(not b)", "(not b) == null", "(not b) in [true, false]"])
 def test_null_test_of_a_negation_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{"b": True}, {"b": False}, {}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a decimal result typed by a NUMERIC(18, 4) column (n, lines.amount) is read back through "
-    "ExactDecimal and quantized to 4 places: n * n gives 0.0153, not 0.01525225",
-)
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("text", ["n * n", "COALESCE(n, 0.00001)", "MAX(lines.amount) * n"])
 def test_decimal_results_read_back_at_the_column_scale(
@@ -1007,21 +988,11 @@ def test_decimal_results_read_back_at_the_column_scale(
     agree(harness, text, [{"n": Decimal("0.1235"), "lines": [Decimal("0.1235")]}, {}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL reads `s IN ((SELECT name …))` as a subquery IN: false, not null, "
-    "when the link is empty or dangling",
-)
 @pytest.mark.parametrize("text", ["s in [acct.name]", "s not in [acct.name]"])
 def test_membership_in_a_single_link_value_on_postgres(pg_harness: Harness, text: str) -> None:
     agree(pg_harness, text, [{"s": "x"}, {"s": "x", "acct": 99}, {}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='PostgreSQL: MIN/MAX add COLLATE "C" when no argument has a known SQL type (ABS, ROUND, nested '
-    "MIN/MAX, …), also to numbers and dates: collations are not supported by type numeric",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -1037,26 +1008,14 @@ def test_min_max_of_untyped_values_on_postgres(pg_harness: Harness, text: str) -
     agree(pg_harness, text, [{"i": 1, "n": Decimal("1.5000"), "t": now}, {}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL resolves ABS(null) to abs(double precision), so IF(b, ABS(null), 1 / n) is a float8, "
-    "read back through Numeric at 10 places: 0.0003333333, not 0.0003333333333333…",
-)
 def test_abs_of_null_makes_a_float_on_postgres(pg_harness: Harness) -> None:
     agree(pg_harness, "IF(b, ABS(null), 1 / n)", [{"b": False, "n": Decimal("3000.0000")}])
 
 
-@pytest.mark.xfail(strict=True, reason="SQLite: wrong number of arguments to function coalesce()")
 def test_coalesce_of_one_value_on_sqlite(sqlite_harness: Harness) -> None:
     agree(sqlite_harness, "COALESCE(i)", [{"i": 5}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLite ROUND nudges its argument by 1e-13 relative, a step or more once |x| * 1e-13 passes half "
-    "a step: ROUND(600000000.0000, 4) gives 600000000.0001, ROUND(6000000000000.00, 2) 6000000000000.6, "
-    "ROUND(2491.3398, 10) 2491.3398000002",
-)
 @pytest.mark.parametrize(
     ("text", "n"),
     [
@@ -1070,11 +1029,6 @@ def test_round_nudge_on_large_numbers_on_sqlite(sqlite_harness: Harness, text: s
     agree(sqlite_harness, text, [{"n": Decimal(n)}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ADD_DAYS past year 9999 or before year 1 by fewer than MAX_DAYS days: Python gives null, "
-    "PostgreSQL fails (date out of range), SQLite yields year 0 (ValueError on reading, YEAR() gives 0)",
-)
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("text", ["ADD_DAYS(d, i)", "YEAR(ADD_DAYS(d, i))"])
 def test_add_days_just_past_the_calendar(request: pytest.FixtureRequest, dialect: str, text: str) -> None:
