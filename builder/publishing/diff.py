@@ -7,7 +7,7 @@ refused with counts and examples (some can be forced with --coerce, after a back
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table
@@ -33,13 +33,20 @@ class Planner:
     """Works out the steps that take the database from `old` to `new`."""
 
     def __init__(
-        self, conn: Connection, old: App | None, new: App, history: list[App], coerce: bool, backup: Backup
+        self,
+        conn: Connection,
+        old: App | None,
+        new: App,
+        history: Iterable[App],
+        coerce: bool,
+        backup: Backup,
     ) -> None:
         self.conn = conn
         self.live = Live(conn)
         self.old = old
         self.new = new
-        self.history = history
+        self._history = iter(history)
+        self._seen: list[App] = []
         self.coerce = coerce
         self.backup = backup
         self.tables: AppTables = build_tables(new)
@@ -159,11 +166,18 @@ class Planner:
         self._derived(target, live, form)
 
     def _previous(self, form_key: str, field_key: str) -> Any:
-        for app in self.history:
+        for app in self._older():
             old_form = app.form(form_key)
             if old_form is not None and old_form.field(field_key) is not None:
                 return old_form.field(field_key)
         return None
+
+    def _older(self) -> Iterator[App]:
+        """Published definitions, newest first, decoded one at a time as they are needed."""
+        yield from self._seen
+        for app in self._history:
+            self._seen.append(app)
+            yield app
 
     def _retire_columns(
         self, target: Table, live: LiveTable, old_form: Form | None, form: Form, system: set[str]

@@ -52,11 +52,12 @@ def make_plan(engine: Engine, app: App, coerce: bool = False, backups: str | Pat
 
 def _plan(conn: Connection, app: App, coerce: bool, backup: Backup) -> Plan:
     versions = published.history(conn, app.app)
-    old = versions[0].model() if versions else None
     plan = Plan(app.app, app.version, coerce=coerce)
-    if old is not None and published.content_hash(old) == published.content_hash(app):
+    if versions and versions[0].content_hash == published.content_hash(app):
         return plan
-    planner = Planner(conn, old, app, [v.model() for v in versions], coerce, backup)
+    old = versions[0].model() if versions else None
+    history = (v.model() for v in versions)  # older definitions are read only if a retired field needs one
+    planner = Planner(conn, old, app, history, coerce, backup)
     plan.steps = planner.plan()
     return plan
 

@@ -18,9 +18,16 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+_CURRENT: set[str] = set()
+
+
 def upgrade_system_tables(engine: Engine) -> None:
-    """Apply every pending system-table revision, in one transaction."""
+    """Apply every pending system-table revision, in one transaction (once per database and process)."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key in _CURRENT:
+        return
     config = alembic_config(engine)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+    _CURRENT.add(key)
