@@ -67,9 +67,7 @@ class RecordsService:
         query = parse_list_query(form, params, access.hidden, expression_scope(form, actor), actor.user_id)
         scope = access.condition("read", dialect, self.clock())
         reader = reader_for(app, form)
-        stmt = apply_list_query(form, reader, reader.select(), query, dialect)
-        if scope is not None:
-            stmt = stmt.where(scope)
+        stmt = apply_list_query(form, reader, reader.select(), query, dialect, scope)
         with self.engine.connect() as conn, computing(query.where is not None):
             records = Visibility(self, app, actor).read(conn, form, stmt)
             total = None
