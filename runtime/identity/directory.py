@@ -137,12 +137,16 @@ def load_actor(
     conn: Connection, user_id: int, channel: str = "api", csrf_token: str | None = None
 ) -> Actor | None:
     """The actor of an active user, or None."""
-    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-    if row is None or not row["active"]:
-        return None
-    roles = frozenset(
-        conn.execute(select(user_roles.c.role).where(user_roles.c.user_id == user_id)).scalars()
+    stmt = (
+        select(users.c.username, users.c.active, users.c.department_id, users.c.language, user_roles.c.role)
+        .select_from(users.outerjoin(user_roles, user_roles.c.user_id == users.c.id))
+        .where(users.c.id == user_id)
     )
+    rows = conn.execute(stmt).mappings().all()  # one row per role: the user and roles in one query
+    if not rows or not rows[0]["active"]:
+        return None
+    row = rows[0]
+    roles = frozenset(r["role"] for r in rows if r["role"] is not None)
     return Actor(
         user_id,
         row["username"],
