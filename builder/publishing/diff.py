@@ -20,7 +20,7 @@ from builder.publishing.steps import Step
 from runtime.model import App, Form
 from runtime.model.fields import TableField
 from runtime.records.compiled import compile_app
-from runtime.records.values import converter_for
+from runtime.records.values import SQLITE_EXACT_DIGITS, converter_for
 from runtime.schema.tables import AppTables, build_tables, table_name
 
 TOP_SYSTEM = {"id", "created_at", "updated_at", "created_by", "version"}
@@ -342,7 +342,8 @@ class Planner:
         if not convertible_kinds(old.type, new.type):
             step.refused = f"a {old.type} field cannot become a {new.type} field"
             return
-        converter = converter_for(self.new, new)
+        exact = SQLITE_EXACT_DIGITS if self.conn.dialect.name == "sqlite" else None
+        converter = converter_for(self.new, new, exact)
         failed = [
             (record_id, reason)
             for record_id, value in self.live.values(live_name, source)

@@ -17,6 +17,7 @@ from pathlib import Path
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from builder.publishing.backup import Backup
 from builder.publishing.diff import Planner
@@ -83,8 +84,14 @@ def publish(
             return Outcome(plan, None, None)
         operations = Operations(MigrationContext.configure(connection=conn))
         for step in plan.steps:
-            for action in step.actions:
-                action.run(operations if action.kind == "ddl" else conn)
+            try:
+                for action in step.actions:
+                    action.run(operations if action.kind == "ddl" else conn)
+            except DBAPIError as exc:  # a constraint the plan did not foresee: nothing is kept
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise PublishRefused(
+                    plan, f"step '{step.words}' was refused by the database: {reason}"
+                ) from exc
         _check_references(conn, plan)
         version_id = published.record(conn, app, {"steps": plan.as_json()}, author)
     return Outcome(plan, version_id, backup.path if backup.count else None)

@@ -46,9 +46,18 @@ class Scenario:
         runtime = start([self.pack(LEAD_V1)], db_url, root / "files")
         service = runtime.service
         account = service.create("t", "account", {"name": "Acme"})
-        service.create("t", "lead", {"company": "A very long company name", "amount": "12.5",
-                                     "stage": "lost", "notes": "keep me", "code": "X",
-                                     "account": account["id"]})
+        service.create(
+            "t",
+            "lead",
+            {
+                "company": "A very long company name",
+                "amount": "12.5",
+                "stage": "lost",
+                "notes": "keep me",
+                "code": "X",
+                "account": account["id"],
+            },
+        )
         service.create("t", "lead", {"company": "B", "amount": "n/a", "stage": "new", "code": "X"})
         runtime.engine.dispose()
         self.engine = make_engine(db_url)
@@ -126,8 +135,9 @@ def test_a_type_change_where_every_value_converts_goes_through(scenario: Scenari
     retyped = LEAD_V1.replace("{key: code, type: text}", "{key: code, type: select, options: [X, Y]}")
     with pytest.raises(Exception, match="pattern"):
         load_pack(scenario.pack(retyped))  # option keys are lowercase: the loader says so first
-    retyped = LEAD_V1.replace("{key: stage, type: select, options: [new, won, lost]}",
-                              "{key: stage, type: text}")
+    retyped = LEAD_V1.replace(
+        "{key: stage, type: select, options: [new, won, lost]}", "{key: stage, type: text}"
+    )
     scenario.publish(retyped)
     assert [r["stage"] for r in scenario.read(retyped)] == ["lost", "new"]
 
@@ -158,7 +168,8 @@ def test_adding_unique_lists_the_repeated_values(scenario: Scenario) -> None:
 def test_a_refused_publish_changes_nothing(scenario: Scenario) -> None:
     before = scenario.rows()
     mixed = LEAD_V1.replace("  - {key: notes, type: long_text}\n", "") + (
-        "  - {key: city, type: text, required: true}\n")
+        "  - {key: city, type: text, required: true}\n"
+    )
     with pytest.raises(PublishRefused):
         scenario.publish(mixed)
     assert scenario.rows() == before
