@@ -141,11 +141,13 @@ class Planner:
     ) -> None:
         live = self.live.table(live_name)
         name = target.name
+        renamed: set[str] = set()  # columns this publish renames (the others stay where they are)
         for spec in form.stored_fields():
             key = spec.key
             source = key
             if spec.renamed_from and spec.renamed_from in live.columns and key not in live.columns:
                 source = spec.renamed_from
+                renamed.add(source)
             old_spec = old_form.field(source) if old_form is not None else None
             restored = old_spec is None and source in live.columns
             if restored:
@@ -162,7 +164,7 @@ class Planner:
             if restored:
                 self.steps.append(Step(name, f"restore retired column {key}: its kept values come back"))
             self._compare(target, live_name, live, source, old_spec, spec)
-        self._retire_columns(target, live, old_form, form, system)
+        self._retire_columns(target, live, old_form, renamed, system)
         self._derived(target, live, form)
 
     def _previous(self, form_key: str, field_key: str) -> Any:
@@ -180,20 +182,25 @@ class Planner:
             yield app
 
     def _retire_columns(
-        self, target: Table, live: LiveTable, old_form: Form | None, form: Form, system: set[str]
+        self, target: Table, live: LiveTable, old_form: Form | None, renamed: set[str], system: set[str]
     ) -> None:
-        renamed = {f.renamed_from for f in form.fields if f.renamed_from}
         for column, info in live.columns.items():
             if column in target.c or column in system or column in renamed or DERIVED.match(column):
                 continue
-            if column == "_merged_into" or old_form is None or old_form.field(column) is None:
-                continue  # already retired, or kept on purpose
-            step = Step(
-                target.name,
+            if column == "_merged_into":
+                continue
+            newly = old_form is not None and old_form.field(column) is not None
+            required = not info.get("nullable", True)
+            if not newly and not required:
+                continue  # retired before, and already out of the way of new records
+            words = (
                 f"retire column {column}: its data is kept, hidden from the API; "
-                "it comes back if the field is added again",
+                "it comes back if the field is added again"
+                if newly
+                else f"make the retired column {column} optional, so that new records can leave it empty"
             )
-            if not info.get("nullable", True):
+            step = Step(target.name, words)
+            if required:
                 step.ddl(ddl.alter_column(target.name, column, nullable=True))
             self.steps.append(step)
 

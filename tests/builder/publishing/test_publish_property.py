@@ -783,7 +783,6 @@ def test_known_bug_6_a_rename_onto_the_key_of_a_retired_column_moves_the_data(re
     r.create("f", {"b": "new"})
 
 
-@pytest.mark.xfail(strict=True, raises=InvalidRecord, reason="KNOWN BUG 7: renamed_from blocks retiring")
 def test_known_bug_7_a_removed_field_named_by_renamed_from_is_retired(repro: Any) -> None:
     renamed = "key: b, type: text, required: true, renamed_from: a"
     r = repro({"f": form("f", "key: a, type: text, required: true")})
@@ -794,7 +793,6 @@ def test_known_bug_7_a_removed_field_named_by_renamed_from_is_retired(repro: Any
     r.create("f", {"b": "new"})
 
 
-@pytest.mark.xfail(strict=True, raises=InvalidRecord, reason="KNOWN BUG 8: a retired table stays NOT NULL")
 def test_known_bug_8_a_form_added_back_without_its_required_field_takes_records(repro: Any) -> None:
     other = form("g", "key: x, type: text")
     r = repro({"f": form("f", "key: a, type: text, required: true"), "g": other})
