@@ -141,13 +141,26 @@ class Planner:
     ) -> None:
         live = self.live.table(live_name)
         name = target.name
-        renamed: set[str] = set()  # columns this publish renames (the others stay where they are)
+        renamed = {
+            spec.renamed_from
+            for spec in form.stored_fields()
+            if spec.renamed_from and spec.renamed_from in live.columns and spec.key not in live.columns
+        }  # columns this publish renames away (the others stay where they are)
+        for spec in form.stored_fields():  # renames first: a new field may take a freed key
+            if spec.renamed_from in renamed:
+                self.steps.append(
+                    Step(name, f"rename column {spec.renamed_from} to {spec.key}: the data stays").ddl(
+                        ddl.alter_column(name, str(spec.renamed_from), new_column_name=spec.key)
+                    )
+                )
         for spec in form.stored_fields():
             key = spec.key
             source = key
-            if spec.renamed_from and spec.renamed_from in live.columns and key not in live.columns:
-                source = spec.renamed_from
-                renamed.add(source)
+            if spec.renamed_from in renamed:
+                source = str(spec.renamed_from)
+            elif key in renamed:  # the old column moves to its new key: this field starts anew
+                self._add(target, live_name, spec)
+                continue
             old_spec = old_form.field(source) if old_form is not None else None
             restored = old_spec is None and source in live.columns
             if restored:
@@ -155,12 +168,6 @@ class Planner:
             if source not in live.columns:
                 self._add(target, live_name, spec)
                 continue
-            if source != key:
-                self.steps.append(
-                    Step(name, f"rename column {source} to {key}: the data stays").ddl(
-                        ddl.alter_column(name, source, new_column_name=key)
-                    )
-                )
             if restored:
                 self.steps.append(Step(name, f"restore retired column {key}: its kept values come back"))
             self._compare(target, live_name, live, source, old_spec, spec)
@@ -276,34 +283,41 @@ class Planner:
         live: LiveTable | None,
         column: Column[Any],
         defer_not_null: bool = False,
+        source: str | None = None,
     ) -> None:
-        """Bring nullability, unique, index and foreign key of a column in line with the target."""
+        """Bring nullability, unique, index and foreign key of a column in line with the target.
+
+        `source` is the column's name in the live table when this publish renames it.
+        """
         name, key = target.name, column.name
-        info = live.columns.get(key, {}) if live is not None else {"nullable": True}
+        was = source or key
+        info = live.columns.get(was, {}) if live is not None else {"nullable": True}
         if not column.nullable and info.get("nullable", True) and not defer_not_null:
             step.ddl(ddl.alter_column(name, key, nullable=False))
         elif column.nullable and not info.get("nullable", True):
             step.ddl(ddl.alter_column(name, key, nullable=True))
-        has_unique = bool(live.unique_names(key)) if live is not None else False
+        has_unique = bool(live.unique_names(was)) if live is not None else False
         if column.unique and not has_unique:
             step.ddl(ddl.create_unique(name, key))
         elif not column.unique and has_unique and live is not None:
-            step.ddl(data.drop_unique_ddl(name, live, key))
+            step.ddl(data.drop_unique_ddl(name, live, was))
         plain = [
             n
-            for n in (live.index_names(key) if live else [])
-            if n not in (live.unique_names(key) if live else [])
+            for n in (live.index_names(was) if live else [])
+            if n not in (live.unique_names(was) if live else [])
         ]
         if column.index and not plain:
             step.ddl(ddl.create_index(name, key))
         elif not column.index and plain:
             step.ddl(ddl.drop_indexes(name, plain))
-        self._foreign_key(step, target, live, column)
+        self._foreign_key(step, target, live, column, was)
 
-    def _foreign_key(self, step: Step, target: Table, live: LiveTable | None, column: Column[Any]) -> None:
+    def _foreign_key(
+        self, step: Step, target: Table, live: LiveTable | None, column: Column[Any], was: str
+    ) -> None:
         name, key = target.name, column.name
         wanted = next(iter(column.foreign_keys), None)
-        present = live.foreign_key(key) if live is not None else None
+        present = live.foreign_key(was) if live is not None else None
         want = (wanted.column.table.name, (wanted.ondelete or "").upper()) if wanted else None
         have = (
             (present["referred_table"], (present.get("options", {}).get("ondelete") or "").upper())
@@ -336,7 +350,7 @@ class Planner:
                 self._options(step, live_name, source, old, new)
             self._nullability(step, live_name, source, new, column, live)
             self._unique(step, live_name, source, column, live)
-            self._constraints(step, target, live, column)
+            self._constraints(step, target, live, column, source=source)
         if old is not None and (old.formula != new.formula or (new.formula and _retyped(old, new))):
             self.recompute.setdefault(name, set()).add(key)
         if step.actions or step.refused:

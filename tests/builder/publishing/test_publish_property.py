@@ -802,7 +802,6 @@ def test_known_bug_8_a_form_added_back_without_its_required_field_takes_records(
     r.create("f", {"b": "w"})
 
 
-@pytest.mark.xfail(strict=True, raises=PublishRefused, reason="KNOWN BUG 9: renamed unique constraint")
 def test_known_bug_9_a_unique_field_renamed_back_on_postgresql(pg_schema_url: str, tmp_path: Path) -> None:
     r = Repro(pg_schema_url, tmp_path, {"f": form("f", "key: a, type: text, unique: true")})
     try:
@@ -814,7 +813,6 @@ def test_known_bug_9_a_unique_field_renamed_back_on_postgresql(pg_schema_url: st
 
 
 # Not generated above (each generated publish makes one edit); found while reading the planner.
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="KNOWN BUG 10: rename plus a field of the old key")
 def test_known_bug_10_a_rename_and_a_new_field_with_the_old_key_in_one_publish(repro: Any) -> None:
     r = repro({"f": form("f", "key: a, type: text")})
     r.create("f", {"a": "1"})
