@@ -131,12 +131,23 @@ def _build(
     if tag in _TEXT_TAGS:
         return node.value
     try:
-        return yaml.constructor.construct_object(node, deep=True)
+        return _joined_surrogates(yaml.constructor.construct_object(node, deep=True))
     except (ValueError, KeyError, YAMLError):
         line, col = _position(node)
         kind = tag.rsplit(":", 1)[-1]
         source.problems.append(Problem(source.name, line, col, f"'{node.value}' is not a valid {kind}"))
         return None
+
+
+def _joined_surrogates(value: Any) -> Any:
+    """JSON writes characters beyond the BMP as escaped surrogate pairs (`\\ud83d\\ude00`);
+    the YAML reader leaves them as two halves, which are joined back into one character here."""
+    if isinstance(value, str) and any("\ud800" <= char <= "\udfff" for char in value):
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return value  # an unpaired half: the model refuses it with a located problem
+    return value
 
 
 def _build_mapping(

@@ -314,8 +314,6 @@ def _known(reason: str) -> pytest.MarkDecorator:
         pytest.param(
             None, '{"form": "\\ud83d\\ude00", "label": "x", "fields": []}\n',
             id="json-surrogate-pair-in-an-error",
-            marks=_known("bug: JSON escapes of a surrogate pair stay two lone surrogates; "
-                         "pydantic then fails to render its error (UnicodeEncodeError)"),
         ),
         # Fixed in e81e82e; kept as regressions.
         pytest.param(None, "- form: lead\n", id="form-file-is-a-list"),
