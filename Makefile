@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
+	@# a dev database follows the pack: publish applies safe changes and refuses lossy ones
+	$(BIN)/formloom publish definitions/sales --db $(DB) --author make-run > /dev/null || \
+		$(BIN)/formloom plan definitions/sales --db $(DB)
 	$(BIN)/formloom serve definitions/sales --db $(DB) --port $(PORT) --demo
 
 test: $(STAMP) lint typecheck pytest
