@@ -13,10 +13,11 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from runtime.identity.actor import ANONYMOUS, Actor
-from runtime.identity.directory import load_actor
+from runtime.identity.directory import actor_of_token, load_actor
 from runtime.identity.sessions import session_user
-from runtime.identity.tokens import user_of_token
+from runtime.identity.tokens import digest
 from runtime.records.errors import FieldProblem, RecordError, Unauthenticated
+from runtime.schema.types import utcnow
 
 SESSION_COOKIE = "formloom_session"
 CSRF_HEADER = "x-csrf-token"
@@ -40,8 +41,7 @@ def authenticate(engine: Engine, request: Request) -> Actor:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("use Authorization: Bearer <token>")
-            user_id = user_of_token(conn, token.strip())
-            actor = load_actor(conn, user_id, "api") if user_id is not None else None
+            actor = actor_of_token(conn, digest(token.strip()), utcnow())
             if actor is None:
                 raise Unauthenticated("the token is unknown, revoked or expired")
             return actor

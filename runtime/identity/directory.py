@@ -133,6 +133,46 @@ def subtree(conn: Connection, department_id: int | None) -> tuple[int, ...]:
     return tuple(sorted(found))
 
 
+def actor_of_token(conn: Connection, token_hash: str, now: Any) -> Actor | None:
+    """The actor behind a live API token, read with its user and roles in one query."""
+    from runtime.schema.system import tokens
+
+    stmt = (
+        select(
+            users.c.id,
+            users.c.username,
+            users.c.active,
+            users.c.department_id,
+            users.c.language,
+            user_roles.c.role,
+            tokens.c.revoked_at,
+            tokens.c.expires_at,
+        )
+        .select_from(
+            tokens.join(users, users.c.id == tokens.c.user_id).outerjoin(
+                user_roles, user_roles.c.user_id == users.c.id
+            )
+        )
+        .where(tokens.c.token_hash == token_hash)
+    )
+    rows = conn.execute(stmt).mappings().all()
+    if not rows:
+        return None
+    row = rows[0]
+    expired = row["expires_at"] is not None and row["expires_at"] <= now
+    if row["revoked_at"] is not None or expired or not row["active"]:
+        return None
+    roles = frozenset(r["role"] for r in rows if r["role"] is not None)
+    return Actor(
+        row["id"],
+        row["username"],
+        roles,
+        subtree(conn, row["department_id"]),
+        "api",
+        language=row["language"] or "zh",
+    )
+
+
 def load_actor(
     conn: Connection, user_id: int, channel: str = "api", csrf_token: str | None = None
 ) -> Actor | None:

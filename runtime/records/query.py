@@ -83,7 +83,7 @@ def parse_list_query(
     form: CompiledForm,
     params: Iterable[tuple[str, str]],
     hidden: frozenset[str] = frozenset(),
-    where_scope: Scope | None = None,
+    where_scope: Callable[[], Scope] | None = None,
     user_id: int | None = None,
 ) -> ListQuery:
     """Parse query-string pairs; every bad parameter is reported at once (422).
@@ -120,7 +120,7 @@ def _refuse_hidden(name: str, raw: str, hidden: frozenset[str]) -> None:
 
 
 def _apply_param(
-    form: CompiledForm, query: ListQuery, name: str, raw: str, where_scope: Scope | None = None
+    form: CompiledForm, query: ListQuery, name: str, raw: str, where_scope: Callable[[], Scope] | None = None
 ) -> None:
     if name == "limit":
         query.limit = _bounded_int(raw, 1, MAX_LIMIT)
@@ -137,9 +137,10 @@ def _apply_param(
         query.filters.append(_filter(form, key, op or "eq", raw))
 
 
-def _where(form: CompiledForm, raw: str, where_scope: Scope | None) -> Checked:
+def _where(form: CompiledForm, raw: str, where_scope: Callable[[], Scope] | None) -> Checked:
     try:
-        checked = check(parse(raw), where_scope or scope_for(form.app, form.form), raw)
+        scope = where_scope() if where_scope is not None else scope_for(form.app, form.form)
+        checked = check(parse(raw), scope, raw)
     except ExpressionError as exc:
         raise ValueProblem("expression", str(exc)) from exc
     if checked.type not in (BOOLEAN, NULL):

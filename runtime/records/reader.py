@@ -73,11 +73,12 @@ class Reader:
                 )
 
     def _add_plain(self, key: str, column: ColumnElement[Any], encode: Callable[[Any], Any]) -> None:
-        label = f"c_{len(self.columns)}"
+        index = len(self.columns)
+        label = f"c_{index}"
         self.columns.append(column.label(label))
 
         def write(row: Any, record: Row) -> None:
-            value = row._mapping[label]
+            value = row[index]  # by position: much cheaper than by name
             record[key] = None if value is None else encode(value)
 
         self._writers.append(write)
@@ -86,14 +87,14 @@ class Reader:
         self, key: str, target: Any, display: ColumnElement[Any], column: str | None = None
     ) -> None:
         source = self.form.table.c[column or key]
-        id_label, display_label = f"c_{len(self.columns)}", f"c_{len(self.columns) + 1}"
-        self.columns.extend([source.label(id_label), display.label(display_label)])
+        at = len(self.columns)
+        self.columns.extend([source.label(f"c_{at}"), display.label(f"c_{at + 1}")])
         self.joins.append((target, source == target.c.id))
         self.display[key] = display
 
         def write(row: Any, record: Row) -> None:
-            ref = row._mapping[id_label]
-            shown = row._mapping[display_label]
+            ref = row[at]
+            shown = row[at + 1]
             record[key] = None if ref is None else {"id": ref, "display": _display(shown, ref)}
 
         self._writers.append(write)
@@ -111,12 +112,13 @@ class Reader:
         table = self.form.table
         files = self.app.tables.metadata.tables["formloom_files"].alias(f"f_{key}")
         parts = [table.c[key], files.c.name, files.c.size, files.c.content_type, files.c.checksum]
-        labels = [f"c_{len(self.columns) + i}" for i in range(len(parts))]
+        at = len(self.columns)
+        labels = [f"c_{at + i}" for i in range(len(parts))]
         self.columns.extend(p.label(n) for p, n in zip(parts, labels, strict=True))
         self.joins.append((files, table.c[key] == files.c.id))
 
         def write(row: Any, record: Row) -> None:
-            ref, name, size, kind, checksum = (row._mapping[n] for n in labels)
+            ref, name, size, kind, checksum = row[at : at + 5]
             record[key] = (
                 None
                 if ref is None
@@ -145,7 +147,7 @@ def load_children(conn: Connection, app: CompiledApp, form: CompiledForm, record
         stmt = reader.select().add_columns(table.c.parent_id.label("parent_id_"))
         stmt = stmt.where(table.c.parent_id.in_(ids)).order_by(table.c.parent_id, table.c.position)
         for row in conn.execute(stmt):
-            rows_by_parent[row._mapping["parent_id_"]].append(reader.to_json(row))
+            rows_by_parent[row[-1]].append(reader.to_json(row))  # parent_id_ comes last
         for record in records:
             record[key] = rows_by_parent.get(record["id"], [])
 

@@ -64,7 +64,9 @@ class RecordsService:
         access = access_for(form, actor)
         access.require("read")
         dialect = self.engine.dialect.name
-        query = parse_list_query(form, params, access.hidden, expression_scope(form, actor), actor.user_id)
+        query = parse_list_query(
+            form, params, access.hidden, lambda: expression_scope(form, actor), actor.user_id
+        )
         scope = access.condition("read", dialect, self.clock())
         reader = reader_for(app, form)
         stmt = apply_list_query(form, reader, reader.select(), query, dialect, scope)
