@@ -10,10 +10,16 @@ each) and measures:
 * list:   `GET /api/v1/bench/lead?limit=50&offset=…`, a page of 50 leads whose `account`
           link comes back as `{id, display}` (a JOIN), after seeding the leads.
 
+Both apps require the same bearer token (an admin user's, checked against Formloom's
+token table). The baseline does what a small hand-written service would: validate, insert,
+read back with the JOIN; it keeps no audit trail and has no permission rules, duplicate
+checks or definitions to interpret, which Formloom pays for on every request.
+
 Measurements alternate between the two apps (and which one goes first) over several
 rounds; the median of each is reported with the ratio formloom/baseline against the
-target of 0.7. The load runs in its own process so the client does not share the
-servers' GIL. Only 127.0.0.1 is contacted; the run stops by itself (and is killed by a
+target of 0.7, next to the server's CPU time per request (a figure less disturbed by
+other work on the machine). The load runs in its own process so the client does not
+share the servers' GIL. Only 127.0.0.1 is contacted; the run stops by itself (and is killed by a
 watchdog after `--timeout` seconds in any case).
 
     .venv/bin/python bench/api_vs_baseline.py                       # temp SQLite file
@@ -32,6 +38,7 @@ import platform
 import secrets
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -448,23 +455,52 @@ def measure(pipe: Any, url: str, kind: str, tag: str, requests: int, clients: in
     return result
 
 
+def code_version() -> str:
+    """The commit of the working tree, and whether runtime/ has uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "runtime"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{commit}" + (" with uncommitted changes in runtime/" if dirty else "")
+
+
 class CpuWatch:
-    """How much CPU the rest of the machine used while measuring (Linux /proc/stat)."""
+    """How much CPU the rest of the machine used while measuring (Linux /proc)."""
 
     def __init__(self) -> None:
         self.wall = time.monotonic()
         self.own = self._own()
         self.machine = self._machine()
+        self.database = self._database()
 
     def others(self) -> float | None:
-        """Average CPUs busy outside this process and its (waited-for) client process."""
+        """Average CPUs busy outside this process, its (waited-for) client process and the
+        local PostgreSQL server processes."""
         start, end = self.machine, self._machine()
         if start is None or end is None:
             return None
         ticks = os.sysconf("SC_CLK_TCK")
         machine = (end - start) / ticks
+        database = (self._database() - self.database) / ticks
         own = self._own() - self.own
-        return max(0.0, (machine - own) / (time.monotonic() - self.wall))
+        return max(0.0, (machine - own - database) / (time.monotonic() - self.wall))
+
+    @staticmethod
+    def _database() -> int:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            name, rest = text[text.find("(") + 1:text.rfind(")")], text[text.rfind(")") + 2:].split()
+            if name.startswith("postgres"):
+                total += int(rest[11]) + int(rest[12])  # utime, stime
+        return total
 
     @staticmethod
     def _own() -> float:
@@ -495,11 +531,11 @@ def report(args: argparse.Namespace, db_label: str,
     print(f"  machine  : {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"FastAPI {fastapi.__version__}, SQLAlchemy {sa.__version__}, uvicorn {uvicorn.__version__}"
           f", {dt.date.today().isoformat()}")
+    print(f"  code     : {code_version()}")
     if others is not None:
         busy = "  (the machine was busy: figures are noisy)" if others > 0.25 else ""
-        server = ", the database server included" if "PostgreSQL" in db_label else ""
-        print(f"  others   : {others:.2f} CPUs busy on average outside the benchmark while it "
-              f"measured{server}{busy}")
+        print(f"  others   : {others:.2f} CPUs busy on average outside the benchmark (and the "
+              f"database server) while it measured{busy}")
     print()
     head = "".join(f"  round {i + 1:<3}" for i in range(rounds))
     print(f"{'req/s':18}{head}     median   p50 ms   p95 ms  CPU ms  errors")
