@@ -146,7 +146,7 @@ def load_children(conn: Connection, app: CompiledApp, form: CompiledForm, record
         table = child.table
         stmt = reader.select().add_columns(table.c.parent_id.label("parent_id_"))
         stmt = stmt.where(table.c.parent_id.in_(ids)).order_by(table.c.parent_id, table.c.position)
-        for row in conn.execute(stmt):
+        for row in conn.execute(stmt).all():  # fetch first: converting while fetching stalls threads
             rows_by_parent[row[-1]].append(reader.to_json(row))  # parent_id_ comes last
         for record in records:
             record[key] = rows_by_parent.get(record["id"], [])
@@ -163,7 +163,8 @@ def reader_for(app: CompiledApp, form: CompiledForm) -> Reader:
 def read_records(conn: Connection, app: CompiledApp, form: CompiledForm, stmt: Select[Any]) -> list[Row]:
     """Run a record SELECT and return the records with their child rows."""
     reader = reader_for(app, form)
-    records = [reader.to_json(row) for row in conn.execute(stmt)]
+    rows = conn.execute(stmt).all()  # fetch all, then convert: SQLite hands the GIL over per fetch
+    records = [reader.to_json(row) for row in rows]
     load_children(conn, app, form, records)
     return records
 
