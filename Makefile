@@ -19,7 +19,7 @@ run: $(STAMP)
 	@# a dev database follows the pack: publish applies safe changes and refuses lossy ones
 	$(BIN)/formloom publish definitions/sales --db $(DB) --author make-run > /dev/null || \
 		$(BIN)/formloom plan definitions/sales --db $(DB)
-	$(BIN)/formloom serve definitions/sales --db $(DB) --port $(PORT) --demo
+	$(BIN)/formloom serve definitions/sales --db $(DB) --port $(PORT) --demo --worker
 
 test: $(STAMP) lint typecheck pytest
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from builder import identity_commands, publish_commands
+from builder import identity_commands, publish_commands, worker_command
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--files", default="files", help="folder for attachment files")
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
+    serve.add_argument("--worker", action="store_true", help="also run a worker (timers, e-mails) in the server")
     serve.set_defaults(run=_serve)
+    worker_command.add_command(commands, db_option, publish_commands.CommandError)
     publish_commands.add_commands(commands)
     identity_commands.add_commands(commands)
     return parser
@@ -150,6 +152,9 @@ def _serve(args: argparse.Namespace) -> int:
         for username, roles, _ in logins:
             print(f"    {username:<16} {', '.join(roles)}")
         print("  API: formloom token create --user admin --db <URL>, then send Authorization: Bearer <token>")
+    if args.worker:
+        worker_command.start_in_thread(runtime)
+        print("  a worker runs timers, schedules, webhooks and e-mails in this process")
     sys.stdout.flush()
     uvicorn.run(runtime.api, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "sqlite:///formloom.db"
+_OPEN_WRITE: ContextVar[Connection | None] = ContextVar("formloom_open_write", default=None)
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -41,11 +43,23 @@ def is_sqlite(engine: Engine | Connection) -> bool:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction; on SQLite it takes the write lock at BEGIN, avoiding deadlocks."""
+    """A write transaction; on SQLite it takes the write lock at BEGIN, avoiding deadlocks.
+
+    Inside another `write` on the same engine it joins that transaction: the process
+    engine's effects (records created, fields set) commit or roll back with their cause.
+    """
+    joined = _OPEN_WRITE.get()
+    if joined is not None and joined.engine is engine and joined.in_transaction():
+        yield joined
+        return
     with engine.connect() as conn:
         conn = conn.execution_options(formloom_write=True)
-        with conn.begin():
-            yield conn
+        token = _OPEN_WRITE.set(conn)
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            _OPEN_WRITE.reset(token)
 
 
 def _utc_sessions(engine: Engine) -> None:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from runtime.api.app import create_api
+from runtime.process.engine import engine_for
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
@@ -35,6 +36,7 @@ class LiveApi:
         self.store = store
         self.clock = clock
         self.service = RecordsService(engine, apps, clock)
+        engine_for(self.service)
         self.api: FastAPI = create_api(self.service, store)
         self.hashes = {a.app.app: published.content_hash(a.app) for a in apps}
         self.checked_at = time.monotonic()
@@ -58,6 +60,7 @@ class LiveApi:
             apps = [v.model() for v in versions if v is not None]
             compiled = [compile_app(a, build_tables(a), self.engine.dialect.name, self.clock) for a in apps]
             service = RecordsService(self.engine, compiled, self.clock)
+            engine_for(service)
             self.api, self.service = create_api(service, self.store), service
             self.hashes = {a.app: published.content_hash(a) for a in apps}
             return True

@@ -29,6 +29,15 @@ def write_pack(root: Path, forms: dict[str, str], app_key: str = "t") -> Path:
     return root
 
 
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """Write more files into a pack folder: `{"workflows/doc.yaml": "..."}` (text is dedented)."""
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return root
+
+
 def serve(pack: Path | str, db_url: str, files: Path) -> tuple[Runtime, TestClient]:
     """Start a runtime for one pack and a test client on its API, signed in as an admin."""
     runtime = start([pack], db_url, files)

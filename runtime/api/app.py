@@ -14,10 +14,13 @@ from runtime.api.auth_routes import auth_router
 from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
+from runtime.api.process_routes import inbox_router, record_process_router
 from runtime.api.responses import json_response, on_http_error, on_record_error, on_validation_error
 from runtime.api.schemas import COMMON, form_components
 from runtime.identity.actor import Actor
 from runtime.model.app import OPERATIONS
+from runtime.process.engine import engine_for
+from runtime.process.service import ProcessService
 from runtime.records.access import access_for
 from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
@@ -41,11 +44,14 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     def signed_in(request: Request) -> Actor:
         return require_user(authenticate(service.engine, request))
 
+    process = ProcessService(engine_for(service))
     for app in service.apps.values():
         for form in app.forms.values():
             api.include_router(form_router(service, app, form, who))
             if form.form.duplicates:
                 api.include_router(duplicate_router(service, app, form, who))
+            api.include_router(record_process_router(process, app, form, who))
+    api.include_router(inbox_router(process, signed_in))
     api.include_router(file_router(service, store, signed_in))
     api.include_router(auth_router(service.engine))
 

@@ -53,6 +53,13 @@ def check_form_expressions(app: App, form: Form, at: FormSource) -> list[Problem
     return problems
 
 
+def check_expression(
+    text: str, scope: Scope, wanted: Type, path: PathKey, at: FormSource, problems: list[Problem]
+) -> Checked | None:
+    """Check one expression for a value of type `wanted`; problems point inside its text."""
+    return _checked(text, scope, wanted, path, at, problems, default=False)
+
+
 def _checked(
     text: str,
     scope: Scope,

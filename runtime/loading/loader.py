@@ -11,8 +11,10 @@ from pydantic import BaseModel, ValidationError
 from runtime.loading.checks import check_app
 from runtime.loading.model_errors import problems_from
 from runtime.loading.problems import DefinitionError, Problem
+from runtime.loading.process_checks import PROCESS_KINDS, check_process
 from runtime.loading.source import FormSource, SourceFile, parse_file
 from runtime.model import App, Form
+from runtime.model.process import Approval, Automation, Workflow
 
 APP_FILES = ("app.yaml", "app.yml", "app.json")
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -55,6 +57,11 @@ def _load_single(path: Path) -> App:
     _raise_if(_repeated_forms(app, source))
     where = {f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)}
     _check(app, where, {f.form for f in app.forms})
+    process_where: dict[tuple[str, str], FormSource] = {}
+    for kind in PROCESS_KINDS:
+        for i, item in enumerate(getattr(app, kind)):
+            process_where[(kind, _process_key(item))] = FormSource(source, (kind, i))
+    _raise_if(check_process(app, process_where))
     return app
 
 
@@ -89,12 +96,60 @@ def _load_folder(root: Path) -> App:
                 continue
             forms.append(form)
             where[form.form] = FormSource(form_source, ())
+    process, process_where = _load_process_files(root, app, source, problems)
     if isinstance(app, App):
-        full = app.model_copy(update={"forms": forms})
+        full = app.model_copy(update={"forms": forms, **process})
         problems.extend(check_app(full, where, known))
+        if not problems:
+            problems.extend(check_process(full, process_where))
     _raise_if(problems)
     assert isinstance(app, App)
     return full
+
+
+PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation]] = {
+    "workflows": Workflow,
+    "approvals": Approval,
+    "automations": Automation,
+}
+
+
+def _process_key(item: Workflow | Approval | Automation) -> str:
+    if isinstance(item, Workflow):
+        return item.workflow
+    if isinstance(item, Approval):
+        return item.approval
+    return item.automation
+
+
+def _load_process_files(
+    root: Path, app: BaseModel | None, app_source: SourceFile, problems: list[Problem]
+) -> tuple[dict[str, list[Any]], dict[tuple[str, str], FormSource]]:
+    """Workflows, approvals and automations: from the app file's lists and their own folders."""
+    found: dict[str, list[Any]] = {}
+    where: dict[tuple[str, str], FormSource] = {}
+    for kind, model in PROCESS_MODELS.items():
+        items: list[Any] = list(getattr(app, kind)) if isinstance(app, App) else []
+        for index, item in enumerate(items):
+            where[(kind, _process_key(item))] = FormSource(app_source, (kind, index))
+        for path in _files_in(root / kind):
+            source = parse_file(path, str(path.relative_to(root)))
+            problems.extend(source.problems)
+            if source.problems:
+                continue
+            item, errors = _validate(model, source, source.data, ())
+            problems.extend(errors)
+            if item is None:
+                continue
+            key = (kind, _process_key(item))  # type: ignore[arg-type]
+            if key in where:
+                name = kind[:-1]
+                problems.append(source.at((name,), f"{name} '{key[1]}' is defined twice"))
+                continue
+            items.append(item)
+            where[key] = FormSource(source, ())
+        found[kind] = items
+    return found, where
 
 
 def _salvage(data: dict[str, Any]) -> Form | None:
@@ -128,7 +183,10 @@ def _repeated_forms(app: App, source: SourceFile) -> list[Problem]:
 
 
 def _form_files(root: Path) -> list[Path]:
-    folder = root / "forms"
+    return _files_in(root / "forms")
+
+
+def _files_in(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())

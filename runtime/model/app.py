@@ -10,6 +10,7 @@ from pydantic import field_validator
 
 from runtime.model.common import Identifier, Label, Strict
 from runtime.model.fields import Expression, Field, LinkField, TableField
+from runtime.model.process import Approval, Automation, Workflow
 
 SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
 
@@ -111,7 +112,7 @@ class Form(Strict):
 
 
 class App(Strict):
-    """An app: a named, versioned set of forms (later also workflows and dashboards)."""
+    """An app: a named, versioned set of forms, workflows, approvals and automations."""
 
     app: Identifier = Spec(max_length=20)
     label: Label
@@ -122,6 +123,9 @@ class App(Strict):
     timezone: str = "UTC"
     roles: list[Role] = Spec(default_factory=list)
     forms: list[Form] = Spec(default_factory=list)
+    workflows: list[Workflow] = Spec(default_factory=list)
+    approvals: list[Approval] = Spec(default_factory=list)
+    automations: list[Automation] = Spec(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -144,6 +148,14 @@ class App(Strict):
     def form(self, key: str) -> Form | None:
         """The form with this key, if any."""
         return next((f for f in self.forms if f.form == key), None)
+
+    def workflow_of(self, form: str) -> Workflow | None:
+        """The workflow of a form, if it has one."""
+        return next((w for w in self.workflows if w.form == form), None)
+
+    def approval(self, key: str) -> Approval | None:
+        """The approval with this key, if any."""
+        return next((a for a in self.approvals if a.approval == key), None)
 
     def top_forms(self) -> list[Form]:
         """Forms that have their own endpoints (not child forms)."""

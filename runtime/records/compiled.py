@@ -54,12 +54,12 @@ class CompiledForm:
         """The form key."""
         return self.form.form
 
-    def writable(self) -> dict[str, CompiledField]:
-        """Fields the API may set."""
+    def writable(self, *, read_only_too: bool = False) -> dict[str, CompiledField]:
+        """Fields the API may set (the process engine also sets read-only ones)."""
         return {
             k: f
             for k, f in self.fields.items()
-            if not f.spec.read_only and f.type != "auto_number" and f.spec.formula is None
+            if (read_only_too or not f.spec.read_only) and f.type != "auto_number" and f.spec.formula is None
         }
 
 

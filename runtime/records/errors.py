@@ -68,6 +68,15 @@ class Forbidden(RecordError):
         super().__init__([FieldProblem(None, "forbidden", f"you may not {operation} {form} records")])
 
 
+class NotAllowed(RecordError):
+    """The caller may not take this action (403), with the reason."""
+
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__([FieldProblem(None, "forbidden", message)])
+
+
 class Unauthenticated(RecordError):
     """No valid session or token (401)."""
 

@@ -118,9 +118,15 @@ def _stored_children(
 
 
 def _fill_singles(conn: Connection, app: CompiledApp, form: CompiledForm, records: list[Record]) -> None:
+    fill_singles(conn, app, records, form.logic.singles)
+
+
+def fill_singles(
+    conn: Connection, app: CompiledApp, records: list[Record], reads: set[tuple[str, str]]
+) -> None:
     """Put `@form.field` values of single forms into the records: one query per single form."""
     wanted: dict[str, set[str]] = defaultdict(set)
-    for single, key in form.logic.singles:
+    for single, key in reads:
         wanted[single].add(key)
     for single, keys in wanted.items():
         table = app.form(single).table
@@ -132,9 +138,15 @@ def _fill_singles(conn: Connection, app: CompiledApp, form: CompiledForm, record
 
 
 def _fill_links(conn: Connection, app: CompiledApp, form: CompiledForm, records: list[Record]) -> None:
+    fill_links(conn, app, form, records, form.logic.links)
+
+
+def fill_links(
+    conn: Connection, app: CompiledApp, form: CompiledForm, records: list[Record], reads: set[tuple[str, str]]
+) -> None:
     """Put `link.field` values into the records: one query per link field read."""
     wanted: dict[str, set[str]] = defaultdict(set)
-    for link, key in form.logic.links:
+    for link, key in reads:
         wanted[link].add(key)
     for link, keys in wanted.items():
         target = app.form(form.fields[link].spec.to).table

@@ -22,6 +22,7 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import candidates, group_keys
 from runtime.records.errors import Conflict, FieldProblem, NotFound, invalid
 from runtime.records.evaluation import evaluate
+from runtime.records.hooks import ENGINE_WRITE, RecordHooks
 from runtime.records.integrity import restricting_references
 from runtime.records.merge import apply_merge, parse_merge
 from runtime.records.query import apply_list_query, filter_clause, parse_list_query
@@ -42,6 +43,7 @@ class RecordsService:
         self.apps = {a.app.app: a for a in apps}
         self.clock = clock
         self.store = Store(engine, clock)
+        self.hooks: RecordHooks | None = None
 
     def resolve(self, app_key: str, form_key: str) -> tuple[CompiledApp, CompiledForm]:
         """The compiled app and top-level form; NotFound when either is unknown."""
@@ -155,10 +157,18 @@ class RecordsService:
         for index, data in enumerate(items):
             prefix = f"[{index}]." if bulk else ""
             item, found = prepare(
-                form, data, creating=True, path=prefix, user_id=actor.user_id, restricted=_restricted(access)
+                form,
+                data,
+                creating=True,
+                path=prefix,
+                user_id=actor.user_id,
+                restricted=self._restricted(app, form, access),
+                read_only_too=ENGINE_WRITE.get(),
             )
             prepared.append((prefix, item))
             problems.extend(found)
+        if self.hooks is not None:
+            self.hooks.before_create(app, form, [item for _, item in prepared])
         token = CURRENT_USER.set(actor.user_id)
         try:
             with self.store.writing() as conn:
@@ -179,6 +189,9 @@ class RecordsService:
                 for record in created:
                     changes = audit.diff(None, record, set(form.children))
                     audit.record(conn, app.app.app, form.key, record["id"], "create", actor, changes)
+                if self.hooks is not None:
+                    self.hooks.created(conn, app, form, ids, actor)
+                    created = self.store.read_many(conn, app, form, ids)
                 return Visibility(self, app, actor).shape(conn, form, created)
         finally:
             CURRENT_USER.reset(token)
@@ -199,12 +212,18 @@ class RecordsService:
         access = access_for(form, actor)
         access.require("update")
         item, problems = prepare(
-            form, data, creating=False, user_id=actor.user_id, restricted=_restricted(access)
+            form,
+            data,
+            creating=False,
+            user_id=actor.user_id,
+            restricted=self._restricted(app, form, access),
+            read_only_too=ENGINE_WRITE.get(),
         )
         token = CURRENT_USER.set(actor.user_id)
         try:
             with self.store.writing() as conn:
                 self._in_scope(conn, form, record_id, access, "update")
+                self._unlocked(conn, app, form, record_id)
                 before = self.store.read_one(conn, app, form, record_id)
                 stored = self.store.stored_row(conn, form, record_id)
                 current = int(stored["version"])
@@ -229,6 +248,10 @@ class RecordsService:
                 after = self.store.read_one(conn, app, form, record_id)
                 changes = audit.diff(before, after, set(form.children))
                 audit.record(conn, app.app.app, form.key, record_id, "update", actor, changes)
+                if self.hooks is not None:
+                    now = self.store.stored_row(conn, form, record_id)
+                    self.hooks.updated(conn, app, form, record_id, stored, now, actor)
+                    after = self.store.read_one(conn, app, form, record_id)
                 return Visibility(self, app, actor).shape(conn, form, [after])[0]
         finally:
             CURRENT_USER.reset(token)
@@ -247,12 +270,15 @@ class RecordsService:
         access.require("delete")
         with self.store.writing() as conn:
             self._in_scope(conn, form, record_id, access, "delete")
+            self._unlocked(conn, app, form, record_id)
             expect_version(self.store.current_version(conn, form, record_id), expected_version)
             blocking = restricting_references(conn, app, form, record_id)
             if blocking:
                 raise Conflict(blocking)
             before = self.store.read_one(conn, app, form, record_id)
             conn.execute(delete(form.table).where(form.table.c.id == record_id))
+            if self.hooks is not None:
+                self.hooks.deleted(conn, app, form, record_id)
             audit.record(
                 conn,
                 app.app.app,
@@ -285,6 +311,32 @@ class RecordsService:
             return Visibility(self, app, actor).shape(conn, form, [after])[0]
 
     # -- scope -------------------------------------------------------------------------
+
+    def require_in_scope(
+        self, conn: Connection, form: CompiledForm, record_id: int, actor: Actor, operation: str
+    ) -> None:
+        """403 unless the actor may do `operation` on the form; 404 unless the record is in scope."""
+        access = access_for(form, actor)
+        access.require(operation)
+        self._in_scope(conn, form, record_id, access, operation)
+
+    def visible(
+        self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int, actor: Actor
+    ) -> Row:
+        """The record as the actor may see it."""
+        return self._visible_one(conn, app, form, record_id, actor)
+
+    def _restricted(self, app: CompiledApp, form: CompiledForm, access: Access) -> dict[str, str]:
+        """Fields the actor may not write; a workflow's state field moves only by transitions."""
+        found = _restricted(access)
+        state = self.hooks.state_field(app, form) if self.hooks is not None else None
+        if state is not None and not ENGINE_WRITE.get():
+            found.setdefault(state, "read_only")
+        return found
+
+    def _unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
+        if self.hooks is not None and not ENGINE_WRITE.get():
+            self.hooks.ensure_unlocked(conn, app, form, record_id)
 
     def _in_scope(
         self, conn: Connection, form: CompiledForm, record_id: int, access: Access, operation: str

@@ -38,17 +38,19 @@ def prepare(
     path: str = "",
     user_id: int | None = None,
     restricted: dict[str, str] | None = None,
+    read_only_too: bool = False,
 ) -> tuple[Prepared, list[FieldProblem]]:
     """Convert `data` for `form`. On create, defaults fill what is missing.
 
-    `restricted` maps fields the caller may not write to the code to refuse them with.
+    `restricted` maps fields the caller may not write to the code to refuse them with;
+    `read_only_too` lets the process engine set read-only fields.
     """
     blocked = restricted or {}
     prepared = Prepared()
     problems: list[FieldProblem] = []
     if not isinstance(data, dict):
         return prepared, [FieldProblem(path or None, "type", "expected a JSON object")]
-    writable = form.writable()
+    writable = form.writable(read_only_too=read_only_too)
     for key, value in data.items():
         where = f"{path}{key}"
         if key in blocked:

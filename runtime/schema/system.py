@@ -12,6 +12,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     true,
 )
 
@@ -151,4 +152,94 @@ files = Table(
     Column("checksum", String(64), nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", ForeignKey("formloom_users.id"), nullable=True),
+)
+
+
+# -- the process engine ---------------------------------------------------------------
+
+process_instances = Table(
+    "formloom_process_instances",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("app", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),  # workflow | approval
+    Column("definition", String(40), nullable=False),
+    Column(
+        "definition_version",
+        ID,
+        ForeignKey("formloom_definition_versions.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("form", String(40), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("state", String(60), nullable=False),
+    Column("step", Integer, nullable=True),
+    Column("round", Integer, nullable=False, server_default="0"),
+    Column("submitted_by", ID, ForeignKey("formloom_users.id", ondelete="SET NULL"), nullable=True),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Index("ix_formloom_process_instances_record", "app", "form", "record_id", "kind"),
+)
+
+tasks = Table(
+    "formloom_tasks",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column(
+        "instance_id", ID, ForeignKey("formloom_process_instances.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("app", String(40), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("step", String(40), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("assignee_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False),
+    Column("on_behalf_of", ID, ForeignKey("formloom_users.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Index("ix_formloom_tasks_assignee", "assignee_id", "status"),
+    Index("ix_formloom_tasks_instance", "instance_id", "round"),
+)
+
+jobs = Table(
+    "formloom_jobs",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("app", String(40), nullable=True),
+    Column("form", String(40), nullable=True),
+    Column("record_id", BigInteger, nullable=True),
+    Column("instance_id", ID, nullable=True, index=True),
+    Column("payload", json_type(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="5"),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_formloom_jobs_due", "status", "due_at"),
+)
+
+notifications = Table(
+    "formloom_notifications",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False),
+    Column("app", String(40), nullable=True),
+    Column("form", String(40), nullable=True),
+    Column("record_id", BigInteger, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("key", String(240), nullable=True, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("read_at", UTCDateTime(), nullable=True),
+    Index("ix_formloom_notifications_user", "user_id", "read_at"),
 )

@@ -13,14 +13,21 @@ from tests.support import SALES, user_token
 
 # Operations each role may take on each form (list = read, post = create, patch = update, delete).
 MATRIX = {
-    "sales_rep": {"lead": "cru", "account": "cru", "quote": "cru", "product": "r", "scoring_settings": "r"},
+    "sales_rep": {"lead": "cru", "account": "cru", "quote": "cru", "product": "r", "scoring_settings": "r",
+                  "contract": "cru", "sales_order": "cru", "fulfilment_task": "cru",
+                  "payment_milestone": "r"},
     "sales_manager": {"lead": "crud", "account": "crud", "quote": "crud", "product": "r",
-                      "scoring_settings": "r"},
+                      "scoring_settings": "r", "contract": "crud", "sales_order": "crud",
+                      "fulfilment_task": "crud", "payment_milestone": "r"},
     "sales_director": {"lead": "crud", "account": "crud", "quote": "crud", "product": "crud",
-                       "scoring_settings": "r"},
-    "marketing": {"lead": "cru", "account": "r", "quote": "", "product": "r", "scoring_settings": "ru"},
-    "finance": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": ""},
-    "legal": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": ""},
+                       "scoring_settings": "r", "contract": "crud", "sales_order": "crud",
+                       "fulfilment_task": "crud", "payment_milestone": "r"},
+    "marketing": {"lead": "cru", "account": "r", "quote": "", "product": "r", "scoring_settings": "ru",
+                  "contract": "", "sales_order": "", "fulfilment_task": "", "payment_milestone": ""},
+    "finance": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": "",
+                "contract": "r", "sales_order": "r", "fulfilment_task": "ru", "payment_milestone": "crud"},
+    "legal": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": "",
+              "contract": "ru", "sales_order": "", "fulfilment_task": "", "payment_milestone": ""},
 }
 DEMO_USER = {"sales_rep": "li.rep", "sales_manager": "qian.manager", "sales_director": "zhao.director",
              "marketing": "wu.marketing", "finance": "zheng.finance", "legal": "wang.legal"}

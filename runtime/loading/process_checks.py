@@ -1,0 +1,335 @@
+"""Load-time checks of workflows, approvals and automations against the forms they name.
+
+Every reference (form, field, state, action, approval, role) and every expression and
+message template is checked, and each problem points at its place as `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cronsim import CronSim, CronSimError
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from runtime.expressions.types import BOOLEAN, REF, Scope, Type, field_type, scope_for
+from runtime.loading.expression_checks import check_expression
+from runtime.loading.problems import Problem, did_you_mean
+from runtime.loading.source import FormSource, PathKey
+from runtime.model import App, Form
+from runtime.model.common import SYSTEM_COLUMNS
+from runtime.model.fields import SelectField, TableField
+from runtime.model.process import ANY_STATE, Approval, Automation, Effect, Recipient, Workflow
+
+PROCESS_KINDS = ("workflows", "approvals", "automations")
+BUILT_IN_ROLES = ("admin", "public")
+DATE_TYPES = ("date", "datetime")
+TEMPLATES = SandboxedEnvironment(autoescape=False)
+
+
+def check_process(app: App, where: dict[tuple[str, str], FormSource]) -> list[Problem]:
+    """Every problem of the app's workflows, approvals and automations."""
+    problems: list[Problem] = []
+    seen_forms: dict[str, str] = {}
+    for workflow in app.workflows:
+        at = where[("workflows", workflow.workflow)]
+        Checker(app, at, problems).workflow(workflow, seen_forms)
+    for approval in app.approvals:
+        Checker(app, where[("approvals", approval.approval)], problems).approval(approval)
+    for automation in app.automations:
+        Checker(app, where[("automations", automation.automation)], problems).automation(automation)
+    return problems
+
+
+class Checker:
+    """Checks one process definition, collecting problems at their positions."""
+
+    def __init__(self, app: App, at: FormSource, problems: list[Problem]) -> None:
+        self.app = app
+        self.at = at
+        self.problems = problems
+
+    def fail(self, path: PathKey, message: str) -> None:
+        """Note a problem at `path` of the definition."""
+        self.problems.append(self.at.at(path, message))
+
+    # -- the three kinds ---------------------------------------------------------------
+
+    def workflow(self, workflow: Workflow, seen_forms: dict[str, str]) -> None:
+        """States match the state field's options; transitions and timers refer to real things."""
+        form = self.top_form(workflow.form, ("form",))
+        if form is None:
+            return
+        if workflow.form in seen_forms:
+            self.fail(("form",), f"form '{workflow.form}' already has workflow '{seen_forms[workflow.form]}'")
+        seen_forms[workflow.form] = workflow.workflow
+        spec = form.field(workflow.field)
+        if not isinstance(spec, SelectField):
+            self.fail(("field",), f"the state field must be a select field of {form.form}")
+            return
+        options = spec.option_keys()
+        states = self.unique([s.key for s in workflow.states], ("states",), "key", "state")
+        for index, state in enumerate(workflow.states):
+            if state.key not in options:
+                self.fail(("states", index, "key"), f"state '{state.key}' is not an option of {spec.key}")
+        if len([s for s in workflow.states if s.initial]) > 1:
+            self.fail(("states",), "only one state can be initial")
+        actions = self.unique([t.action for t in workflow.transitions], ("transitions",), "action", "action")
+        scope = scope_for(self.app, form)
+        for index, transition in enumerate(workflow.transitions):
+            path: PathKey = ("transitions", index)
+            for i, source in enumerate(transition.from_):
+                if source != ANY_STATE and source not in states:
+                    self.fail((*path, "from", i), self.unknown("state", source, states))
+            if transition.to not in states:
+                self.fail((*path, "to"), self.unknown("state", transition.to, states))
+            self.roles(transition.roles, (*path, "roles"))
+            self.condition(transition.allowed, scope, (*path, "allowed"))
+            self.condition(transition.guard, scope, (*path, "guard"))
+            for key_list in ("fields", "require"):
+                for i, key in enumerate(getattr(transition, key_list)):
+                    self.writable(form, key, (*path, key_list, i), workflow.field)
+            for i, key in enumerate(transition.require):
+                if key not in transition.fields:
+                    self.fail((*path, "require", i), f"'{key}' must also be listed in fields")
+            if transition.auto and (transition.roles or transition.allowed):
+                self.fail((*path, "auto"), "an automatic transition is taken by the engine: drop roles")
+            self.effects(form, transition.effects, (*path, "effects"), actions, workflow.field)
+        self.unique([t.key for t in workflow.timers], ("timers",), "key", "timer")
+        for index, timer in enumerate(workflow.timers):
+            path = ("timers", index)
+            if timer.state not in states:
+                self.fail((*path, "state"), self.unknown("state", timer.state, states))
+            if timer.field is not None:
+                target = form.field(timer.field)
+                if target is None or target.type not in DATE_TYPES:
+                    self.fail(
+                        (*path, "field"), f"'{timer.field}' is not a date or datetime field of {form.form}"
+                    )
+            self.condition(timer.when, scope, (*path, "when"))
+            self.effects(form, timer.effects, (*path, "effects"), actions, workflow.field)
+
+    def approval(self, approval: Approval) -> None:
+        """Steps, routing conditions, approver sources and outcomes refer to real things."""
+        form = self.top_form(approval.form, ("form",))
+        if form is None:
+            return
+        scope = scope_for(self.app, form)
+        self.condition(approval.starts_when, scope, ("starts_when",))
+        names = self.unique([s.name for s in approval.steps], ("steps",), "name", "step")
+        for index, step in enumerate(approval.steps):
+            path: PathKey = ("steps", index)
+            self.condition(step.when, scope, (*path, "when"))
+            self.recipients(form, step.approvers, (*path, "approvers"))
+            if step.reject_to != "start" and step.reject_to not in names[:index]:
+                self.fail((*path, "reject_to"), "reject_to must be 'start' or the name of an earlier step")
+        workflow = self.app.workflow_of(form.form)
+        actions = [t.action for t in workflow.transitions] if workflow else []
+        state_field = workflow.field if workflow else None
+        self.effects(form, approval.on_approved, ("on_approved",), actions, state_field)
+        self.effects(form, approval.on_rejected, ("on_rejected",), actions, state_field)
+
+    def automation(self, automation: Automation) -> None:
+        """Trigger options, the condition and the effects refer to real things."""
+        form = self.top_form(automation.form, ("form",))
+        if form is None:
+            return
+        scope = scope_for(self.app, form)
+        workflow = self.app.workflow_of(form.form)
+        actions = [t.action for t in workflow.transitions] if workflow else []
+        for i, key in enumerate(automation.fields):
+            if form.field(key) is None:
+                self.fail(("fields", i), self.unknown("field", key, [f.key for f in form.fields]))
+        self.condition(automation.becomes, scope, ("becomes",))
+        self.condition(automation.when, scope, ("when",))
+        if automation.trigger == "transitioned" and workflow is None:
+            self.fail(("trigger",), f"form '{form.form}' has no workflow to transition")
+        if automation.action is not None and automation.action not in actions:
+            self.fail(("action",), self.unknown("action", automation.action, actions))
+        states = [s.key for s in workflow.states] if workflow else []
+        if automation.to is not None and automation.to not in states:
+            self.fail(("to",), self.unknown("state", automation.to, states))
+        if automation.cron is not None:
+            try:
+                CronSim(automation.cron, _epoch())
+            except CronSimError as exc:
+                self.fail(("cron",), f"invalid cron expression: {exc}")
+        state_field = workflow.field if workflow else None
+        self.effects(form, automation.effects, ("effects",), actions, state_field)
+
+    # -- effects -----------------------------------------------------------------------
+
+    def effects(
+        self, form: Form, effects: list[Effect], path: PathKey, actions: list[str], state_field: str | None
+    ) -> None:
+        """Each effect names things that exist, with expressions of the right types."""
+        scope = scope_for(self.app, form)
+        for index, effect in enumerate(effects):
+            where: PathKey = (*path, index)
+            self.condition(effect.when, scope, (*where, "when"))
+            check = getattr(self, f"_effect_{effect.kind}")
+            check(form, scope, effect, where, actions, state_field)
+
+    def _effect_set(self, form: Form, scope: Scope, effect: Effect, path: PathKey, *context: Any) -> None:
+        state_field = context[1]
+        for key, text in (effect.set or {}).items():
+            if key == state_field:
+                self.fail((*path, "set", key), "the state field changes only through transitions")
+                continue
+            if self.writable(form, key, (*path, "set", key), None):
+                self.typed(text, scope, field_type(form.field(key)), (*path, "set", key))
+
+    def _effect_create(self, form: Form, scope: Scope, effect: Effect, path: PathKey, *_: Any) -> None:
+        spec = effect.create
+        assert spec is not None
+        where: PathKey = (*path, "create")
+        target = self.top_form(spec.form, (*where, "form"))
+        if target is None:
+            return
+        self.mapping(target, spec.values, scope, (*where, "values"))
+        if spec.for_each is not None:
+            child = self.child_form(form, spec.for_each, (*where, "for_each"))
+            if child is not None:
+                self.mapping(target, spec.row_values, scope_for(self.app, child), (*where, "row_values"))
+        elif spec.row_values:
+            self.fail((*where, "row_values"), "row_values go with for_each")
+        for key, copy in spec.children.items():
+            target_child = self.child_form(target, key, (*where, "children", key))
+            source_child = self.child_form(form, copy.from_, (*where, "children", key, "from"))
+            if target_child is not None and source_child is not None:
+                child_scope = scope_for(self.app, source_child)
+                self.mapping(target_child, copy.values, child_scope, (*where, "children", key, "values"))
+
+    def _effect_notify(self, form: Form, scope: Scope, effect: Effect, path: PathKey, *_: Any) -> None:
+        spec = effect.notify
+        assert spec is not None
+        self.recipients(form, spec.to, (*path, "notify", "to"))
+        for language in ("zh", "en"):
+            text = getattr(spec.message, language)
+            if text is None:
+                continue
+            try:
+                TEMPLATES.parse(text)
+            except TemplateSyntaxError as exc:
+                self.fail((*path, "notify", "message", language), f"template error: {exc.message}")
+
+    def _effect_webhook(self, *_: Any) -> None:
+        """A webhook needs nothing beyond its validated URL."""
+
+    def _effect_start_approval(
+        self, form: Form, scope: Scope, effect: Effect, path: PathKey, *_: Any
+    ) -> None:
+        approval = self.app.approval(effect.start_approval or "")
+        if approval is None:
+            names = [a.approval for a in self.app.approvals]
+            self.fail((*path, "start_approval"), self.unknown("approval", str(effect.start_approval), names))
+        elif approval.form != form.form:
+            self.fail((*path, "start_approval"), f"approval '{approval.approval}' is on form {approval.form}")
+
+    def _effect_transition(
+        self, form: Form, scope: Scope, effect: Effect, path: PathKey, actions: list[str], *_: Any
+    ) -> None:
+        if effect.transition not in actions:
+            self.fail((*path, "transition"), self.unknown("action", str(effect.transition), actions))
+
+    def _effect_assign(self, form: Form, scope: Scope, effect: Effect, path: PathKey, *_: Any) -> None:
+        spec = effect.assign
+        assert spec is not None
+        target = form.field(spec.field)
+        if target is None or target.type != "user":
+            self.fail((*path, "assign", "field"), f"'{spec.field}' is not a user field of {form.form}")
+        self.recipients(form, spec.to, (*path, "assign", "to"))
+
+    # -- pieces ------------------------------------------------------------------------
+
+    def recipients(self, form: Form, recipients: list[Recipient], path: PathKey) -> None:
+        """Roles are declared, user fields are user fields, expressions give a user."""
+        scope = scope_for(self.app, form)
+        for index, recipient in enumerate(recipients):
+            where: PathKey = (*path, index)
+            if recipient.role is not None:
+                self.roles([recipient.role], (*where, "role"), single=True)
+            for key in ("user_field", "of"):
+                name = getattr(recipient, key)
+                if name is not None and name != "created_by":
+                    spec = form.field(name)
+                    if spec is None or spec.type != "user":
+                        self.fail((*where, key), f"'{name}' is not a user field of {form.form}")
+            if recipient.expression is not None:
+                self.typed(recipient.expression, scope, REF, (*where, "expression"))
+
+    def mapping(self, target: Form, values: dict[str, str], scope: Scope, path: PathKey) -> None:
+        """Each key is a field of the target; each expression fits it."""
+        for key, text in values.items():
+            spec = target.field(key)
+            if spec is None or isinstance(spec, TableField) or spec.formula is not None:
+                keys = [f.key for f in target.stored_fields() if f.formula is None]
+                self.fail((*path, key), self.unknown(f"field of {target.form}", key, keys))
+                continue
+            self.typed(text, scope, field_type(spec), (*path, key))
+
+    def writable(self, form: Form, key: str, path: PathKey, state_field: str | None) -> bool:
+        """True when `key` is a stored field the engine may set."""
+        spec = form.field(key)
+        if spec is None or isinstance(spec, TableField) or key in SYSTEM_COLUMNS:
+            self.fail(path, self.unknown("field", key, [f.key for f in form.stored_fields()]))
+            return False
+        if spec.formula is not None or spec.type == "auto_number":
+            self.fail(path, f"'{key}' is computed and cannot be set")
+            return False
+        if key == state_field:
+            self.fail(path, "the state field changes only through transitions")
+            return False
+        return True
+
+    def condition(self, text: str | None, scope: Scope, path: PathKey) -> None:
+        """A condition must be a boolean expression."""
+        if text is not None:
+            self.typed(text, scope, BOOLEAN, path)
+
+    def typed(self, text: str, scope: Scope, wanted: Type, path: PathKey) -> None:
+        """Check an expression for a value of type `wanted`."""
+        check_expression(text, scope, wanted, path, self.at, self.problems)
+
+    def roles(self, names: list[str], path: PathKey, *, single: bool = False) -> None:
+        """Every role is declared by the app or built in."""
+        declared = [r.key for r in self.app.roles] + list(BUILT_IN_ROLES)
+        for index, name in enumerate(names):
+            if name not in declared:
+                self.fail(path if single else (*path, index), self.unknown("role", name, declared))
+
+    def top_form(self, key: str, path: PathKey) -> Form | None:
+        """The top-level form `key`, or None after noting the problem."""
+        form = self.app.form(key)
+        if form is None or form.child:
+            names = [f.form for f in self.app.top_forms()]
+            self.fail(path, self.unknown("form", key, names))
+            return None
+        return form
+
+    def child_form(self, form: Form, key: str, path: PathKey) -> Form | None:
+        """The child form under table field `key` of `form`, or None after noting the problem."""
+        spec = form.field(key)
+        child = self.app.form(spec.form) if isinstance(spec, TableField) else None
+        if child is None:
+            self.fail(path, f"'{key}' is not a table field of {form.form}")
+        return child
+
+    def unique(self, keys: list[str], path: PathKey, name: str, what: str) -> list[str]:
+        """The keys, after noting each one given twice."""
+        seen: set[str] = set()
+        for index, key in enumerate(keys):
+            if key in seen:
+                self.fail((*path, index, name), f"{what} '{key}' is given twice")
+            seen.add(key)
+        return keys
+
+    @staticmethod
+    def unknown(what: str, name: str, known: list[str]) -> str:
+        """`unknown state 'x' (did you mean 'y'?)`."""
+        return f"unknown {what} '{name}'{did_you_mean(name, known)}"
+
+
+def _epoch() -> dt.datetime:
+    return dt.datetime(2000, 1, 1)

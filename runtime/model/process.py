@@ -1,0 +1,331 @@
+"""The process part of the definition model: workflows, approvals, timers and automations.
+
+Each kind lives in its own folder of a pack (`workflows/`, `approvals/`, `automations/`)
+or in the app file's lists of the same names. Effects — what a transition, a timer, an
+approval outcome or an automation does — share one model, `Effect`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, model_validator
+from pydantic import Field as Spec
+from pydantic_core import PydanticCustomError
+
+from runtime.model.common import Identifier, Label, Strict
+from runtime.model.fields import Expression
+
+DURATION_RE = re.compile(r"^\s*(\d+\s*[mhdw]\s*)+$")
+DURATION_PART = re.compile(r"(\d+)\s*([mhdw])")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+ANY_STATE = "*"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """`"20h"`, `"3d"`, `"1d 12h"`, `"90m"` as a timedelta."""
+    total = dt.timedelta()
+    for amount, unit in DURATION_PART.findall(text):
+        total += dt.timedelta(**{UNITS[unit]: int(amount)})
+    return total
+
+
+def _check_duration(value: str) -> str:
+    if not DURATION_RE.match(value):
+        raise PydanticCustomError(
+            "duration",
+            "invalid duration '{value}': use a number and a unit m, h, d or w, such as '20h' or '1d 12h'",
+            {"value": value},
+        )
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_check_duration)]
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict | str) else value
+
+
+class Recipient(Strict):
+    """Where users come from: exactly one of role, users, user_field, manager or expression.
+
+    `manager: N` is the manager N levels up the org chart from the user in `of` (a user
+    field of the record), or from the submitter of an approval, or else the record's creator.
+    """
+
+    role: Identifier | None = None
+    users: list[str] | None = Spec(default=None, min_length=1)
+    user_field: Identifier | None = None
+    manager: int | None = Spec(default=None, ge=1, le=10)
+    of: Identifier | None = None
+    expression: Expression | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Recipient:
+        given = [k for k in ("role", "users", "user_field", "manager", "expression") if getattr(self, k)]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "recipient",
+                "give exactly one of role, users, user_field, manager or expression",
+            )
+        if self.of is not None and self.manager is None:
+            raise PydanticCustomError("recipient", "'of' goes with 'manager'")
+        return self
+
+
+Recipients = Annotated[list[Recipient], BeforeValidator(_as_list), Spec(min_length=1)]
+
+
+class ChildCopy(Strict):
+    """Child rows of a created record, one per row of a table field of the source record."""
+
+    from_: Identifier = Spec(alias="from")
+    values: dict[Identifier, Expression] = Spec(min_length=1)
+
+
+class CreateSpec(Strict):
+    """Create a record of `form` from the current one.
+
+    `values` are expressions over the source record. With `for_each` (a table field of the
+    source), one record is created per child row; `row_values` are expressions over the row.
+    """
+
+    form: Identifier
+    values: dict[Identifier, Expression] = Spec(default_factory=dict)
+    for_each: Identifier | None = None
+    row_values: dict[Identifier, Expression] = Spec(default_factory=dict)
+    children: dict[Identifier, ChildCopy] = Spec(default_factory=dict)
+
+
+class NotifySpec(Strict):
+    """An in-app notification (and an e-mail with `email: true`) to some users.
+
+    `message` is a Jinja2 template; `record` holds the record's fields.
+    """
+
+    to: Recipients
+    message: Label
+    email: bool = False
+
+
+class WebhookSpec(Strict):
+    """POST the record as JSON to a URL, from a job, retried until it answers 2xx."""
+
+    url: str = Spec(pattern=r"^https?://\S+$", max_length=2000)
+    event: Identifier | None = None
+
+
+class AssignSpec(Strict):
+    """Set a user field to the first user the recipients give (reassign to the manager)."""
+
+    field: Identifier
+    to: Recipients
+
+
+EFFECT_KINDS = ("set", "create", "notify", "webhook", "start_approval", "transition", "assign")
+
+
+class Effect(Strict):
+    """One thing to do, with an optional condition: exactly one of the kinds."""
+
+    when: Expression | None = None
+    set: dict[Identifier, Expression] | None = Spec(default=None, min_length=1)
+    create: CreateSpec | None = None
+    notify: NotifySpec | None = None
+    webhook: WebhookSpec | None = None
+    start_approval: Identifier | None = None
+    transition: Identifier | None = None
+    assign: AssignSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Effect:
+        if len([k for k in EFFECT_KINDS if getattr(self, k) is not None]) != 1:
+            raise PydanticCustomError("effect", "an effect needs exactly one of " + ", ".join(EFFECT_KINDS))
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of effect this is."""
+        return next(k for k in EFFECT_KINDS if getattr(self, k) is not None)
+
+
+class State(Strict):
+    """A state of a workflow; `initial` marks where new records start."""
+
+    key: Identifier
+    label: Label | None = None
+    initial: bool = False
+    final: bool = False
+
+
+class Transition(Strict):
+    """An action that moves a record from some states to another.
+
+    Who may take it: `roles` and/or `allowed` (an expression that can use CURRENT_USER());
+    with neither, anyone who may update the record. `guard` must hold on the record.
+    `fields` are values the caller gives with the action (`require` lists the mandatory
+    ones). `auto` transitions are taken by the engine as soon as their guard holds;
+    `system` ones only by the engine (approval outcomes, timers, automations).
+    """
+
+    action: Identifier
+    label: Label | None = None
+    from_: Annotated[list[str], BeforeValidator(_as_list)] = Spec(alias="from", min_length=1)
+    to: Identifier
+    roles: list[Identifier] = Spec(default_factory=list)
+    allowed: Expression | None = None
+    guard: Expression | None = None
+    guard_message: Label | None = None
+    fields: list[Identifier] = Spec(default_factory=list)
+    require: list[Identifier] = Spec(default_factory=list)
+    auto: bool = False
+    system: bool = False
+    effects: list[Effect] = Spec(default_factory=list)
+
+
+class Repeat(Strict):
+    """Fire again every `every`, at most `times` more times."""
+
+    every: Duration
+    times: int = Spec(ge=1, le=100)
+
+
+class Timer(Strict):
+    """Something to do at a time while a record stays in `state`.
+
+    The time is `after` entering the state, or `before`/`after` the date in `field`.
+    Leaving the state cancels it; `when` is checked when it fires.
+    """
+
+    key: Identifier
+    state: Identifier
+    field: Identifier | None = None
+    after: Duration | None = None
+    before: Duration | None = None
+    repeat: Repeat | None = None
+    when: Expression | None = None
+    effects: list[Effect] = Spec(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_offset(self) -> Timer:
+        if (self.after is None) == (self.before is None):
+            raise PydanticCustomError("timer", "a timer needs exactly one of 'after' or 'before'")
+        if self.before is not None and self.field is None:
+            raise PydanticCustomError("timer", "'before' needs a date 'field'")
+        return self
+
+    def offset(self) -> dt.timedelta:
+        """Signed distance from the reference time (negative: before)."""
+        if self.before is not None:
+            return -parse_duration(self.before)
+        return parse_duration(self.after or "0m")
+
+
+class Workflow(Strict):
+    """States and transitions of a form's records, kept in a select field."""
+
+    workflow: Identifier
+    form: Identifier
+    field: Identifier
+    label: Label | None = None
+    states: list[State] = Spec(min_length=1)
+    transitions: list[Transition] = Spec(default_factory=list)
+    timers: list[Timer] = Spec(default_factory=list)
+
+    def state(self, key: str) -> State | None:
+        """The state with this key, if any."""
+        return next((s for s in self.states if s.key == key), None)
+
+    def initial(self) -> State:
+        """The state new records start in (the first one unless one is marked initial)."""
+        return next((s for s in self.states if s.initial), self.states[0])
+
+    def leaving(self, state: str) -> list[Transition]:
+        """Transitions that can be taken from `state`."""
+        return [t for t in self.transitions if state in t.from_ or ANY_STATE in t.from_]
+
+
+class ApprovalStep(Strict):
+    """One step of an approval: who approves, how many of them, and when the step applies.
+
+    Modes: `any` (或签, the first decision counts), `all` (会签), `percent` (that share of
+    the approvers), `count` (that many of them). A rejection goes back to `reject_to`: a
+    step before this one, or `start` (the approval ends rejected).
+    """
+
+    name: Identifier
+    label: Label | None = None
+    when: Expression | None = None
+    approvers: Recipients
+    mode: Literal["any", "all", "percent", "count"] = "any"
+    percent: int | None = Spec(default=None, ge=1, le=100)
+    count: int | None = Spec(default=None, ge=1, le=100)
+    reject_to: str = "start"
+
+    @model_validator(mode="after")
+    def _mode_figures(self) -> ApprovalStep:
+        if (self.mode == "percent") != (self.percent is not None):
+            raise PydanticCustomError("step", "'percent' goes with mode 'percent', and it needs one")
+        if (self.mode == "count") != (self.count is not None):
+            raise PydanticCustomError("step", "'count' goes with mode 'count', and it needs one")
+        return self
+
+
+class Approval(Strict):
+    """Ordered approval steps on a form's records.
+
+    It starts through a `start_approval` effect or, with `starts_when`, after any write
+    that makes the condition true. The record is locked while it runs.
+    """
+
+    approval: Identifier
+    form: Identifier
+    label: Label | None = None
+    starts_when: Expression | None = None
+    steps: list[ApprovalStep] = Spec(min_length=1)
+    no_self_approval: bool = True
+    distinct_approvers: bool = False
+    lock: bool = True
+    on_approved: list[Effect] = Spec(default_factory=list)
+    on_rejected: list[Effect] = Spec(default_factory=list)
+
+    def step_index(self, name: str) -> int | None:
+        """The position of a step, if it exists."""
+        return next((i for i, s in enumerate(self.steps) if s.name == name), None)
+
+
+TRIGGERS = ("created", "updated", "transitioned", "schedule")
+
+
+class Automation(Strict):
+    """Effects run when something happens to a form's records, or on a schedule.
+
+    `updated` can be narrowed to changes of some `fields` or to a condition that
+    `becomes` true; `transitioned` to an `action` or a target state `to`; `schedule`
+    runs at each `cron` time for every record that meets `when`.
+    """
+
+    automation: Identifier
+    form: Identifier
+    label: Label | None = None
+    trigger: Literal["created", "updated", "transitioned", "schedule"]
+    fields: list[Identifier] = Spec(default_factory=list)
+    becomes: Expression | None = None
+    action: Identifier | None = None
+    to: Identifier | None = None
+    cron: str | None = None
+    when: Expression | None = None
+    effects: list[Effect] = Spec(min_length=1)
+
+    @model_validator(mode="after")
+    def _trigger_options(self) -> Automation:
+        if (self.trigger == "schedule") != (self.cron is not None):
+            raise PydanticCustomError("automation", "'cron' goes with the schedule trigger, which needs it")
+        if self.trigger != "updated" and (self.fields or self.becomes):
+            raise PydanticCustomError("automation", "'fields' and 'becomes' go with the updated trigger")
+        if self.trigger != "transitioned" and (self.action or self.to):
+            raise PydanticCustomError("automation", "'action' and 'to' go with the transitioned trigger")
+        return self

@@ -1,0 +1,1 @@
+"""The durable process engine: workflows, approvals, timers, automations and notifications."""

@@ -1,0 +1,73 @@
+"""E-mail through SMTP, configured by settings (environment variables).
+
+`FORMLOOM_SMTP_HOST` turns e-mail on; `FORMLOOM_SMTP_PORT` (25), `FORMLOOM_SMTP_USER`,
+`FORMLOOM_SMTP_PASSWORD`, `FORMLOOM_SMTP_FROM` (formloom@localhost) and
+`FORMLOOM_SMTP_SECURITY` (`none`, `starttls` or `ssl`) complete it. Mails are sent by
+the worker from e-mail jobs; each carries a Message-ID made from its job key, so a
+retried send can be recognised by the receiving side.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Literal
+
+Security = Literal["none", "starttls", "ssl"]
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """Where and how to send e-mail."""
+
+    host: str
+    port: int = 25
+    user: str | None = None
+    password: str | None = None
+    sender: str = "formloom@localhost"
+    security: Security = "none"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MailSettings | None:
+        """The settings in the environment; None when `FORMLOOM_SMTP_HOST` is not set."""
+        values = os.environ if env is None else env
+        host = values.get("FORMLOOM_SMTP_HOST")
+        if not host:
+            return None
+        security = values.get("FORMLOOM_SMTP_SECURITY", "none")
+        if security not in ("none", "starttls", "ssl"):
+            raise ValueError("FORMLOOM_SMTP_SECURITY must be none, starttls or ssl")
+        return cls(
+            host=host,
+            port=int(values.get("FORMLOOM_SMTP_PORT", "465" if security == "ssl" else "25")),
+            user=values.get("FORMLOOM_SMTP_USER") or None,
+            password=values.get("FORMLOOM_SMTP_PASSWORD") or None,
+            sender=values.get("FORMLOOM_SMTP_FROM", "formloom@localhost"),
+            security=security,  # type: ignore[arg-type]
+        )
+
+
+def send(settings: MailSettings, to: str, subject: str, body: str, message_key: str) -> None:
+    """Send one plain-text message; raises on any SMTP or network failure (the job retries)."""
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = to
+    message["Subject"] = subject
+    domain = settings.sender.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{_safe(message_key)}@{domain}>"
+    message.set_content(body)
+    connect = smtplib.SMTP_SSL if settings.security == "ssl" else smtplib.SMTP
+    with connect(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        if settings.security == "starttls":
+            smtp.starttls()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        smtp.send_message(message)
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-_" else "." for c in key)

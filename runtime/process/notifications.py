@@ -1,0 +1,119 @@
+"""In-app notifications (read and unread) and the e-mails that go with them.
+
+A notify effect renders its message once per recipient, in the recipient's language,
+with a sandboxed Jinja2 template over the record's fields, and stores one row per
+user. With `email: true` (and SMTP configured) an e-mail job is queued in the same
+transaction; the worker sends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from runtime.model.common import Labels
+from runtime.process import jobs
+from runtime.process.mail import MailSettings
+from runtime.records.errors import NotFound
+from runtime.schema.system import notifications, users
+
+TEMPLATES = SandboxedEnvironment(autoescape=False)
+MAX_PAGE = 200
+
+
+def render(message: Labels, language: str, record: dict[str, Any]) -> str:
+    """The message in `language`, its template filled from the record."""
+    return TEMPLATES.from_string(message.text(language)).render(record=record)
+
+
+def notify(
+    conn: Connection,
+    user_ids: list[int],
+    message: Labels,
+    record: dict[str, Any],
+    now: dt.datetime,
+    *,
+    where: tuple[str, str, int] | None = None,
+    key: str | None = None,
+    email: MailSettings | None = None,
+) -> int:
+    """Notify each user once (per `key`, when given); answers how many rows were written."""
+    if not user_ids:
+        return 0
+    people = conn.execute(
+        select(users.c.id, users.c.language, users.c.email).where(users.c.id.in_(user_ids))
+    ).all()
+    builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    written = 0
+    for person in people:
+        text = render(message, person.language, record)
+        app, form, record_id = where or (None, None, None)
+        row_key = f"{key}:{person.id}" if key else None
+        stmt = builder(notifications).values(
+            user_id=person.id,
+            app=app,
+            form=form,
+            record_id=record_id,
+            message=text,
+            key=row_key,
+            created_at=now,
+        )
+        returning = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(notifications.c.id)
+        new_id = conn.execute(returning).scalar()
+        if new_id is None:
+            continue  # already notified under this key: a retried job
+        written += 1
+        if email is not None and person.email:
+            subject = (text.splitlines() or ["Formloom"])[0][:150]
+            payload = {"to": person.email, "subject": subject, "body": text}
+            jobs.add_now(conn, "email", f"email:notification:{new_id}", payload, now, max_attempts=8)
+    return written
+
+
+def list_for(conn: Connection, user_id: int, *, unread_only: bool, limit: int, offset: int) -> dict[str, Any]:
+    """A page of a user's notifications, newest first, with the unread count."""
+    table = notifications
+    stmt = select(table).where(table.c.user_id == user_id)
+    if unread_only:
+        stmt = stmt.where(table.c.read_at.is_(None))
+    rows = conn.execute(stmt.order_by(table.c.id.desc()).limit(limit + 1).offset(offset)).mappings().all()
+    unread = conn.execute(
+        select(func.count()).select_from(table).where(table.c.user_id == user_id, table.c.read_at.is_(None))
+    ).scalar_one()
+    items = [_public(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return {"items": items, "unread": unread, "next_offset": offset + limit if more else None}
+
+
+def mark_read(conn: Connection, user_id: int, notification_id: int | None, now: dt.datetime) -> int:
+    """Mark one notification (or, with None, all) of the user as read; NotFound for another's."""
+    table = notifications
+    stmt = update(table).where(table.c.user_id == user_id, table.c.read_at.is_(None)).values(read_at=now)
+    if notification_id is None:
+        return int(conn.execute(stmt).rowcount)
+    owner = conn.execute(select(table.c.user_id).where(table.c.id == notification_id)).scalar()
+    if owner != user_id:
+        raise NotFound("notification", notification_id)
+    return int(conn.execute(stmt.where(table.c.id == notification_id)).rowcount)
+
+
+def _public(row: Any) -> dict[str, Any]:
+    link = None
+    if row["app"] and row["form"] and row["record_id"]:
+        link = f"/api/v1/{row['app']}/{row['form']}/{row['record_id']}"
+    return {
+        "id": row["id"],
+        "message": row["message"],
+        "record": link,
+        "created_at": _iso(row["created_at"]),
+        "read_at": _iso(row["read_at"]),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,151 @@
+"""`formloom worker`: claims due jobs and runs each in its own transaction.
+
+Kinds: `timer` (workflow timers), `schedule` (cron automations), `webhook` (POST the
+record, retried until 2xx) and `email`. A timer or schedule job commits its effects
+and its `done` mark together, and only while its lease is still this worker's, so it
+acts exactly once however many workers run. Webhooks and e-mails reach other
+systems: they are sent at least once and carry the job key (`Idempotency-Key`
+header, Message-ID) so receivers can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from runtime.db import write
+from runtime.identity.actor import SYSTEM
+from runtime.process import automations, jobs, mail, timers
+from runtime.process.engine import ProcessEngine
+from runtime.records.errors import NotFound
+
+WEBHOOK_TIMEOUT = 10.0
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did."""
+
+    done: int = 0
+    failed: int = 0
+    lost: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Runs due jobs of one process engine."""
+
+    def __init__(
+        self,
+        engine: ProcessEngine,
+        name: str | None = None,
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+        batch: int = 20,
+        http: Callable[..., Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.db = engine.service.engine
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = lease
+        self.batch = batch
+        self.http = http or httpx.post
+        self.stats = WorkerStats()
+
+    def run_once(self) -> int:
+        """Claim one batch of due jobs and run them; answers how many were claimed."""
+        claimed = jobs.claim(self.db, self.name, self.engine.now(), self.lease, self.batch)
+        for job in claimed:
+            self.run(job)
+        return len(claimed)
+
+    def run(self, job: jobs.Job) -> None:
+        """Run one claimed job: its effects and its done mark commit together, or the job is retried."""
+        try:
+            with write(self.db) as conn:
+                handler = getattr(self, f"_{job.kind}", None)
+                if handler is None:
+                    raise ValueError(f"unknown job kind '{job.kind}'")
+                handler(conn, job)
+                jobs.complete(conn, job, self.name, self.engine.now())
+        except jobs.LeaseLost:
+            self.stats.lost += 1
+            return
+        except Exception as exc:
+            self.stats.failed += 1
+            jobs.fail(self.db, job, self.name, self.engine.now(), f"{type(exc).__name__}: {exc}")
+            return
+        self.stats.done += 1
+        self.stats.by_kind[job.kind] = self.stats.by_kind.get(job.kind, 0) + 1
+
+    def run_until_idle(self, max_rounds: int | None = None) -> WorkerStats:
+        """Run batches until no job is due (tests and `--until-idle`)."""
+        rounds = 0
+        while self.run_once():
+            rounds += 1
+            if max_rounds is not None and rounds >= max_rounds:
+                break
+        return self.stats
+
+    def serve(self, poll: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+        """Run for ever (until `stop()`): keep schedules queued, claim jobs, sleep when idle."""
+        while not stop():
+            with write(self.db) as conn:
+                automations.ensure_schedules(self.engine, conn)
+            if not self.run_once():
+                time.sleep(poll)
+
+    # -- kinds ---------------------------------------------------------------------------
+
+    def _timer(self, conn: Any, job: jobs.Job) -> None:
+        timers.fire(self.engine, conn, job)
+
+    def _schedule(self, conn: Any, job: jobs.Job) -> None:
+        automations.run_schedule(self.engine, conn, job)
+
+    def _webhook(self, conn: Any, job: jobs.Job) -> None:
+        payload = job.payload
+        try:
+            record = self.engine.service.get(str(job.app), str(job.form), int(job.record_id or 0), SYSTEM)
+        except NotFound:
+            record = None
+        body = json.dumps(
+            {
+                "event": payload.get("event"),
+                "app": job.app,
+                "form": job.form,
+                "id": job.record_id,
+                "record": record,
+            },
+            default=str,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": job.key,
+            "X-Formloom-Event": str(payload.get("event")),
+        }
+        secret = os.environ.get("FORMLOOM_WEBHOOK_SECRET")
+        if secret:
+            headers["X-Formloom-Signature"] = (
+                "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            )
+        answer = self.http(payload["url"], content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        if not 200 <= answer.status_code < 300:
+            raise RuntimeError(f"webhook answered {answer.status_code}")
+
+    def _email(self, conn: Any, job: jobs.Job) -> None:
+        settings = self.engine.mail
+        if settings is None:
+            raise RuntimeError("e-mail is not configured: set FORMLOOM_SMTP_HOST")
+        payload = job.payload
+        mail.send(settings, payload["to"], payload["subject"], payload["body"], job.key)

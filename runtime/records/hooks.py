@@ -1,0 +1,54 @@
+"""What the records service tells the process engine, and how the engine's own writes differ.
+
+The records service knows nothing of workflows; it calls these hooks inside the write
+transaction, so whatever the engine does (initial states, automations, timers) commits
+or rolls back with the change that caused it. While `ENGINE_WRITE` is set, the state
+fields of workflows may be written and approval locks do not apply.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from runtime.identity.actor import Actor
+from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.writer import Prepared
+
+ENGINE_WRITE: ContextVar[bool] = ContextVar("formloom_engine_write", default=False)
+Stored = dict[str, Any]
+
+
+class RecordHooks(Protocol):
+    """The process engine, as the records service sees it."""
+
+    def state_field(self, app: CompiledApp, form: CompiledForm) -> str | None:
+        """The workflow state field of a form, which only transitions may write."""
+
+    def before_create(self, app: CompiledApp, form: CompiledForm, items: list[Prepared]) -> None:
+        """Put new records into their workflow's initial state."""
+
+    def created(
+        self, conn: Connection, app: CompiledApp, form: CompiledForm, ids: list[int], actor: Actor
+    ) -> None:
+        """React to new records: instances, timers, automations, automatic transitions."""
+
+    def updated(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        before: Stored,
+        after: Stored,
+        actor: Actor,
+    ) -> None:
+        """React to a changed record."""
+
+    def ensure_unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
+        """Refuse a change while an approval holds the record."""
+
+    def deleted(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
+        """End the record's instances and cancel its timers."""

@@ -1,0 +1,80 @@
+"""The sales pack's stage 3 and 4 forms: contract, sales order, fulfilment tasks, payment plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime.boot import start
+from runtime.records.errors import InvalidRecord
+from runtime.seed import demo_file, seed_demo, seed_users
+from tests.support import SALES, user_token
+
+
+@pytest.fixture
+def demo(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    runtime = start([SALES], db_url, tmp_path / "files")
+    users, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
+    assert users is not None and data is not None
+    seed_users(runtime.service, users)
+    seed_demo(runtime.service, "sales", data)
+    yield runtime
+    runtime.engine.dispose()
+
+
+def client_for(runtime, username: str, role: str) -> TestClient:  # type: ignore[no-untyped-def]
+    token = user_token(runtime.engine, username, (role,))
+    return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_the_demo_contract_has_its_lines_and_milestones(demo) -> None:  # type: ignore[no-untyped-def]
+    contract = demo.service.list_page("sales", "contract", [])["items"][0]
+    assert contract["number"].startswith("CT-") and contract["status"] == "draft"
+    assert [line["line_total"] for line in contract["lines"]] == ["187200.00", "162000.00"]
+    milestones = contract["milestones"]
+    assert [m["percent"] for m in milestones] == ["0.300000", "0.600000", "0.100000"]
+    assert sum(float(m["amount"]) for m in milestones) == pytest.approx(float(contract["amount"]))
+
+
+def test_milestone_percentages_cannot_exceed_100(demo) -> None:  # type: ignore[no-untyped-def]
+    contract = demo.service.list_page("sales", "contract", [])["items"][0]
+    with pytest.raises(InvalidRecord) as caught:
+        demo.service.update("sales", "contract", contract["id"], {"milestones": [
+            {"name": "预付款", "percent": 0.5}, {"name": "交付款", "percent": 0.6}]})
+    assert [(p.field, p.code) for p in caught.value.problems] == [("milestones", "rule")]
+
+
+def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-def]
+    service = demo.service
+    contract = service.list_page("sales", "contract", [])["items"][0]
+    order = service.create("sales", "sales_order", {
+        "contract": contract["id"], "account": contract["account"]["id"], "amount": contract["amount"],
+        "owner": contract["owner"]["id"], "delivery_date": contract["delivery_date"],
+        "lines": [{k: line[k] for k in ("product", "description", "quantity", "unit_price", "discount_pct")}
+                  for line in contract["lines"]]})
+    assert order["number"].startswith("SO-") and order["status"] == "confirmed"
+    assert [line["line_total"] for line in order["lines"]] == ["187200.00", "162000.00"]
+    for kind in ("production", "purchasing", "logistics", "finance"):
+        service.create("sales", "fulfilment_task", {"sales_order": order["id"], "kind": kind, "title": kind})
+    milestone = service.create("sales", "payment_milestone", {
+        "sales_order": order["id"], "contract": contract["id"], "name": "预付款", "percent": 0.3,
+        "amount": "118378.80", "due_date": "2025-08-15", "owner": contract["owner"]["id"]})
+    assert milestone["status"] == "open"
+    assert (milestone["paid_amount"], milestone["balance"]) == ("0.00", "118378.80")
+    paid = service.update("sales", "payment_milestone", milestone["id"], {"paid_amount": "100000"})
+    assert paid["balance"] == "18378.80"
+
+    # The rep owns the order, not the tasks: they read its tasks, and a colleague's rep does not.
+    tasks = client_for(demo, "li.rep", "sales_rep").get("/api/v1/sales/fulfilment_task").json()["items"]
+    assert sorted(t["kind"] for t in tasks) == ["finance", "logistics", "production", "purchasing"]
+    other = client_for(demo, "zhou.rep", "sales_rep")
+    assert other.get("/api/v1/sales/fulfilment_task").json()["items"] == []
+    # Reps read their payment milestones but cannot change them; finance can.
+    rep = client_for(demo, "li.rep", "sales_rep")
+    assert [m["id"] for m in rep.get("/api/v1/sales/payment_milestone").json()["items"]] == [milestone["id"]]
+    assert rep.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={}).status_code == 403
+    finance = client_for(demo, "zheng.finance", "finance")
+    changed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "invoiced"})
+    assert changed.status_code == 200, changed.text
