@@ -89,12 +89,15 @@ class ChildCopy(Strict):
 class CreateSpec(Strict):
     """Create a record of `form` from the current one.
 
-    `values` are expressions over the source record. With `for_each` (a table field of the
-    source), one record is created per child row; `row_values` are expressions over the row.
+    `values` are expressions over the source record. `store_in` names a link field of the
+    source that receives the new record (so later effects can use it). With `for_each` (a
+    table field of the source), one record is created per child row; `row_values` are
+    expressions over the row.
     """
 
     form: Identifier
     values: dict[Identifier, Expression] = Spec(default_factory=dict)
+    store_in: Identifier | None = None
     for_each: Identifier | None = None
     row_values: dict[Identifier, Expression] = Spec(default_factory=dict)
     children: dict[Identifier, ChildCopy] = Spec(default_factory=dict)
@@ -194,14 +197,14 @@ class Repeat(Strict):
 
 
 class Timer(Strict):
-    """Something to do at a time while a record stays in `state`.
+    """Something to do at a time while a record stays in `state` (one state or a list).
 
     The time is `after` entering the state, or `before`/`after` the date in `field`.
     Leaving the state cancels it; `when` is checked when it fires.
     """
 
     key: Identifier
-    state: Identifier
+    state: Annotated[list[Identifier], BeforeValidator(_as_list)] = Spec(min_length=1)
     field: Identifier | None = None
     after: Duration | None = None
     before: Duration | None = None

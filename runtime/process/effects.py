@@ -101,7 +101,9 @@ class Runner:
         children = {name: self._child_rows(spec, name) for name in spec.children}
         app_key = self.target.app.app.app
         if spec.for_each is None:
-            self.engine.create(app_key, spec.form, {**base, **children}, self.actor)
+            new_id = self.engine.create(app_key, spec.form, {**base, **children}, self.actor)
+            if spec.store_in is not None:
+                self.engine.write(self.target, {spec.store_in: new_id}, self.actor)
             return
         for row in self._rows_of(spec.for_each):
             extra = _row_values(self, spec.for_each, spec.row_values, row)

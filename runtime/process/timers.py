@@ -31,12 +31,27 @@ Record = dict[str, Any]
 
 
 def schedule(
-    engine: ProcessEngine, conn: Connection, target: Target, workflow: Workflow, instance: Any, row: Record
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    workflow: Workflow,
+    instance: Any,
+    row: Record,
+    previous: str | None = None,
 ) -> None:
-    """Queue the timers of the state the instance has just entered."""
+    """Queue the timers of the state the instance has just entered.
+
+    A timer whose time has passed fires at once — unless the record comes from another
+    of the timer's own states, where it already had its chance.
+    """
+    now = engine.now()
     for timer in workflow.timers:
-        if timer.state == instance["state"]:
-            _queue(engine, conn, target, timer, instance, row, round_=0)
+        if instance["state"] not in timer.state:
+            continue
+        due = due_time(engine, target, timer, instance, row)
+        if due is not None and due < now and previous in timer.state:
+            continue
+        _queue(engine, conn, target, timer, instance, row, round_=0, due=due)
 
 
 def reschedule(
@@ -48,7 +63,7 @@ def reschedule(
     if workflow is None:
         return
     for timer in workflow.timers:
-        if timer.field in changed and timer.state == instance["state"]:
+        if timer.field in changed and instance["state"] in timer.state:
             jobs.cancel(
                 conn,
                 jobs.table.c.instance_id == instance["id"],
@@ -89,7 +104,7 @@ def _queue(
         return
     app, form, record_id = target.where
     key = f"timer:{instance['id']}:{instance['version']}:{timer.key}:{round_}:{int(due.timestamp())}"
-    payload = {"timer": timer.key, "state": timer.state, "round": round_}
+    payload = {"timer": timer.key, "state": instance["state"], "entered": instance["version"], "round": round_}
     jobs.enqueue(
         conn,
         "timer",
@@ -113,6 +128,8 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
     )
     if instance is None or instance["ended_at"] is not None or instance["state"] != job.payload.get("state"):
         return  # the record left the state: the timer is void
+    if instance["version"] != job.payload.get("entered"):
+        return  # the record left the state and came back: this timer belongs to the earlier stay
     try:
         target = engine.target(str(job.app), str(job.form), int(job.record_id or 0))
         row = engine.stored(conn, target)
@@ -143,7 +160,7 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
             .mappings()
             .first()
         )
-        if still is not None and still["state"] == timer.state and still["ended_at"] is None:
+        if still is not None and still["version"] == instance["version"] and still["ended_at"] is None:
             next_due = _aware(job.due_at) + parse_duration(timer.repeat.every)
             _queue(engine, conn, target, timer, instance, row, round_ + 1, due=next_due)
 

@@ -174,7 +174,7 @@ def _move(
     jobs.cancel(conn, jobs.table.c.instance_id == instance["id"], jobs.table.c.kind == "timer")
     moved = {**dict(instance), "state": transition.to, "entered_at": now, "version": version}
     if ended is None:
-        timers.schedule(engine, conn, target, workflow, moved, engine.stored(conn, target))
+        timers.schedule(engine, conn, target, workflow, moved, engine.stored(conn, target), previous=state)
     changes = {"action": transition.action, "from": state, "to": transition.to}
     if comment:
         changes["comment"] = comment[:2000]

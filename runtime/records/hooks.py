@@ -27,7 +27,9 @@ class RecordHooks(Protocol):
     def state_field(self, app: CompiledApp, form: CompiledForm) -> str | None:
         """The workflow state field of a form, which only transitions may write."""
 
-    def before_create(self, app: CompiledApp, form: CompiledForm, items: list[Prepared]) -> None:
+    def before_create(
+        self, app: CompiledApp, form: CompiledForm, items: list[Prepared], actor: Actor
+    ) -> None:
         """Put new records into their workflow's initial state."""
 
     def created(

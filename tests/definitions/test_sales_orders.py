@@ -53,18 +53,19 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
         "contract": contract["id"], "account": contract["account"]["id"], "amount": contract["amount"],
         "owner": contract["owner"]["id"], "delivery_date": contract["delivery_date"],
         "lines": [{k: line[k] for k in ("product", "description", "quantity", "unit_price", "discount_pct")}
-                  for line in contract["lines"]]})
+                  for line in contract["lines"]],
+        "milestones": [{"name": "预付款", "percent": 0.3, "amount": "118378.80", "due_date": "2025-08-15"}]})
     assert order["number"].startswith("SO-") and order["status"] == "confirmed"
     assert [line["line_total"] for line in order["lines"]] == ["187200.00", "162000.00"]
-    for kind in ("production", "purchasing", "logistics", "finance"):
-        service.create("sales", "fulfilment_task", {"sales_order": order["id"], "kind": kind, "title": kind})
-    milestone = service.create("sales", "payment_milestone", {
-        "sales_order": order["id"], "contract": contract["id"], "name": "预付款", "percent": 0.3,
-        "amount": "118378.80", "due_date": "2025-08-15", "owner": contract["owner"]["id"]})
-    assert milestone["status"] == "open"
+    # The order's set-up automation made its four tasks and its payment plan.
+    milestones = service.list_page("sales", "payment_milestone", [("sales_order", str(order["id"]))])["items"]
+    assert len(milestones) == 1
+    milestone = milestones[0]
+    assert milestone["status"] == "open" and milestone["owner"]["id"] == contract["owner"]["id"]
     assert (milestone["paid_amount"], milestone["balance"]) == ("0.00", "118378.80")
     paid = service.update("sales", "payment_milestone", milestone["id"], {"paid_amount": "100000"})
     assert paid["balance"] == "18378.80"
+    assert paid["status"] == "partly_paid"  # an automatic transition follows the paid amount
 
     # The rep owns the order, not the tasks: they read its tasks, and a colleague's rep does not.
     tasks = client_for(demo, "li.rep", "sales_rep").get("/api/v1/sales/fulfilment_task").json()["items"]
@@ -76,5 +77,8 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
     assert [m["id"] for m in rep.get("/api/v1/sales/payment_milestone").json()["items"]] == [milestone["id"]]
     assert rep.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={}).status_code == 403
     finance = client_for(demo, "zheng.finance", "finance")
-    changed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "invoiced"})
+    refused = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "paid"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "read_only"
+    changed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "118378.80"})
     assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "paid"
