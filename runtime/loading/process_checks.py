@@ -99,9 +99,9 @@ class Checker:
         self.unique([t.key for t in workflow.timers], ("timers",), "key", "timer")
         for index, timer in enumerate(workflow.timers):
             path = ("timers", index)
-            for i, state in enumerate(timer.state):
-                if state not in states:
-                    self.fail((*path, "state", i), self.unknown("state", state, states))
+            for i, timer_state in enumerate(timer.state):
+                if timer_state not in states:
+                    self.fail((*path, "state", i), self.unknown("state", timer_state, states))
             if timer.field is not None:
                 target = form.field(timer.field)
                 if target is None or target.type not in DATE_TYPES:
@@ -192,7 +192,10 @@ class Checker:
         if spec.store_in is not None:
             link = form.field(spec.store_in)
             if getattr(link, "to", None) != target.form:
-                self.fail((*where, "store_in"), f"'{spec.store_in}' is not a link field of {form.form} to {target.form}")
+                self.fail(
+                    (*where, "store_in"),
+                    f"'{spec.store_in}' is not a link field of {form.form} to {target.form}",
+                )
         if spec.for_each is not None:
             child = self.child_form(form, spec.for_each, (*where, "for_each"))
             if child is not None:
@@ -215,7 +218,7 @@ class Checker:
             if text is None:
                 continue
             try:
-                TEMPLATES.parse(text)
+                TEMPLATES.from_string(text)
             except TemplateSyntaxError as exc:
                 self.fail((*path, "notify", "message", language), f"template error: {exc.message}")
 

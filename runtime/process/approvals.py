@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 FALLBACK_ROLE = "admin"
 DECISIONS = ("approved", "rejected")
 NEW_TASK = {
-    "zh": "待您审批：{{ record.form }} #{{ record.id }}",
-    "en": "Waiting for your approval: {{ record.form }} #{{ record.id }}",
+    "zh": "待您审批：{{ form }} #{{ record.id }}",
+    "en": "Waiting for your approval: {{ form }} #{{ record.id }}",
 }
 
 
@@ -337,8 +337,18 @@ def _open(
 def _tell_assignees(engine: ProcessEngine, conn: Connection, target: Target, people: list[int]) -> None:
     from runtime.model.common import Labels
 
-    record = {**engine.stored(conn, target), "form": target.form.key}
-    notify(conn, people, Labels(**NEW_TASK), record, engine.now(), where=target.where, email=engine.mail)
+    record = engine.stored(conn, target)
+    context = {"form": target.form.form.label.text(), "app": target.app.app.app}
+    notify(
+        conn,
+        people,
+        Labels(**NEW_TASK),
+        record,
+        engine.now(),
+        where=target.where,
+        email=engine.mail,
+        context=context,
+    )
 
 
 def _close_open_tasks(conn: Connection, instance: Any) -> None:

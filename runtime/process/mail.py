@@ -1,8 +1,9 @@
 """E-mail through SMTP, configured by settings (environment variables).
 
-`FORMLOOM_SMTP_HOST` turns e-mail on; `FORMLOOM_SMTP_PORT` (25), `FORMLOOM_SMTP_USER`,
+`FORMLOOM_SMTP_HOST` turns e-mail on; `FORMLOOM_SMTP_PORT`, `FORMLOOM_SMTP_USER`,
 `FORMLOOM_SMTP_PASSWORD`, `FORMLOOM_SMTP_FROM` (formloom@localhost) and
-`FORMLOOM_SMTP_SECURITY` (`none`, `starttls` or `ssl`) complete it. Mails are sent by
+`FORMLOOM_SMTP_SECURITY` (`none`, `starttls` or `ssl`; the default port is 25, 587 or 465)
+complete it. TLS checks the server's certificate. Mails are sent by
 the worker from e-mail jobs; each carries a Message-ID made from its job key, so a
 retried send can be recognised by the receiving side.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import os
 import smtplib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 
 Security = Literal["none", "starttls", "ssl"]
+DEFAULT_PORTS = {"none": "25", "starttls": "587", "ssl": "465"}
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,12 @@ class MailSettings:
         security = values.get("FORMLOOM_SMTP_SECURITY", "none")
         if security not in ("none", "starttls", "ssl"):
             raise ValueError("FORMLOOM_SMTP_SECURITY must be none, starttls or ssl")
+        port = values.get("FORMLOOM_SMTP_PORT", DEFAULT_PORTS[security])
+        if not port.isdigit():
+            raise ValueError(f"FORMLOOM_SMTP_PORT must be a port number, not '{port}'")
         return cls(
             host=host,
-            port=int(values.get("FORMLOOM_SMTP_PORT", "465" if security == "ssl" else "25")),
+            port=int(port),
             user=values.get("FORMLOOM_SMTP_USER") or None,
             password=values.get("FORMLOOM_SMTP_PASSWORD") or None,
             sender=values.get("FORMLOOM_SMTP_FROM", "formloom@localhost"),
@@ -60,10 +66,15 @@ def send(settings: MailSettings, to: str, subject: str, body: str, message_key: 
     domain = settings.sender.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{_safe(message_key)}@{domain}>"
     message.set_content(body)
-    connect = smtplib.SMTP_SSL if settings.security == "ssl" else smtplib.SMTP
-    with connect(settings.host, settings.port, timeout=settings.timeout) as smtp:
+    context = ssl.create_default_context()  # TLS always checks the server's certificate
+    smtp: smtplib.SMTP
+    if settings.security == "ssl":
+        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    with smtp:
         if settings.security == "starttls":
-            smtp.starttls()
+            smtp.starttls(context=context)
         if settings.user:
             smtp.login(settings.user, settings.password or "")
         smtp.send_message(message)

@@ -9,8 +9,10 @@ transaction; the worker sends it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
+from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,13 +24,25 @@ from runtime.process.mail import MailSettings
 from runtime.records.errors import NotFound
 from runtime.schema.system import notifications, users
 
-TEMPLATES = SandboxedEnvironment(autoescape=False)
+TEMPLATES = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 MAX_PAGE = 200
+log = logging.getLogger("formloom.notifications")
 
 
-def render(message: Labels, language: str, record: dict[str, Any]) -> str:
-    """The message in `language`, its template filled from the record."""
-    return TEMPLATES.from_string(message.text(language)).render(record=record)
+def render(
+    message: Labels, language: str, record: dict[str, Any], context: dict[str, Any] | None = None
+) -> str:
+    """The message in `language`, its template filled from the record (`record`, plus `app` and `form`).
+
+    A template that fails while rendering never loses the change that caused it: the
+    message is sent as written, and the failure is logged.
+    """
+    text = message.text(language)
+    try:
+        return TEMPLATES.from_string(text).render(record=record, **(context or {}))
+    except TemplateError as exc:
+        log.warning("message template failed (%s); sent as written: %s", exc, text)
+        return text
 
 
 def notify(
@@ -41,6 +55,7 @@ def notify(
     where: tuple[str, str, int] | None = None,
     key: str | None = None,
     email: MailSettings | None = None,
+    context: dict[str, Any] | None = None,
 ) -> int:
     """Notify each user once (per `key`, when given); answers how many rows were written."""
     if not user_ids:
@@ -51,7 +66,7 @@ def notify(
     builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     written = 0
     for person in people:
-        text = render(message, person.language, record)
+        text = render(message, person.language, record, context)
         app, form, record_id = where or (None, None, None)
         row_key = f"{key}:{person.id}" if key else None
         stmt = builder(notifications).values(
@@ -69,7 +84,7 @@ def notify(
             continue  # already notified under this key: a retried job
         written += 1
         if email is not None and person.email:
-            subject = (text.splitlines() or ["Formloom"])[0][:150]
+            subject = next((line.strip() for line in text.splitlines() if line.strip()), "Formloom")[:150]
             payload = {"to": person.email, "subject": subject, "body": text}
             jobs.add_now(conn, "email", f"email:notification:{new_id}", payload, now, max_attempts=8)
     return written

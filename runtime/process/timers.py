@@ -104,7 +104,12 @@ def _queue(
         return
     app, form, record_id = target.where
     key = f"timer:{instance['id']}:{instance['version']}:{timer.key}:{round_}:{int(due.timestamp())}"
-    payload = {"timer": timer.key, "state": instance["state"], "entered": instance["version"], "round": round_}
+    payload = {
+        "timer": timer.key,
+        "state": instance["state"],
+        "entered": instance["version"],
+        "round": round_,
+    }
     jobs.enqueue(
         conn,
         "timer",

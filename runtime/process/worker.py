@@ -31,6 +31,7 @@ from runtime.process.engine import ProcessEngine
 from runtime.records.errors import NotFound
 
 WEBHOOK_TIMEOUT = 10.0
+OUTSIDE = ("webhook", "email")  # kinds that talk to other systems: sent outside any transaction
 
 
 @dataclass
@@ -72,12 +73,17 @@ class Worker:
     def run(self, job: jobs.Job) -> None:
         """Run one claimed job: its effects and its done mark commit together, or the job is retried."""
         try:
-            with write(self.db) as conn:
-                handler = getattr(self, f"_{job.kind}", None)
-                if handler is None:
-                    raise ValueError(f"unknown job kind '{job.kind}'")
-                handler(conn, job)
-                jobs.complete(conn, job, self.name, self.engine.now())
+            handler = getattr(self, f"_{job.kind}", None)
+            if handler is None:
+                raise ValueError(f"unknown job kind '{job.kind}'")
+            if job.kind in OUTSIDE:
+                handler(None, job)  # no transaction (and on SQLite no write lock) while waiting on others
+                with write(self.db) as conn:
+                    jobs.complete(conn, job, self.name, self.engine.now())
+            else:
+                with write(self.db) as conn:
+                    handler(conn, job)
+                    jobs.complete(conn, job, self.name, self.engine.now())
         except jobs.LeaseLost:
             self.stats.lost += 1
             return
