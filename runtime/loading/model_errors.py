@@ -16,6 +16,22 @@ from runtime.model.fields import FIELD_TYPES
 Loc = tuple[str | int, ...]
 
 
+# Errors whose message already says what is wrong, with no need to name the key.
+SELF_EXPLAINING = {
+    "identifier",
+    "reserved_name",
+    "pattern_invalid",
+    "auto_number_pattern",
+    "option_repeated",
+    "duration",
+    "recipient",
+    "effect",
+    "timer",
+    "step",
+    "automation",
+}
+
+
 def problems_from(
     error: ValidationError, root: type[BaseModel], source: SourceFile, raw: Any, prefix: PathKey
 ) -> list[Problem]:
@@ -61,7 +77,7 @@ def _problem(item: Any, loc: Loc, path: PathKey, root: type[BaseModel], source: 
         return source.at((*path, "type"), f"unknown field type '{tag}'{did_you_mean(tag, FIELD_TYPES)}")
     if kind == "union_tag_not_found":
         return source.at(path, "a field needs a 'type'")
-    if kind in {"identifier", "reserved_name", "pattern_invalid", "auto_number_pattern", "option_repeated"}:
+    if kind in SELF_EXPLAINING:
         return source.at(path, str(item["msg"]))
     if kind == "literal_error":
         expected = item["ctx"]["expected"]

@@ -50,6 +50,11 @@ class Checker:
         self.at = at
         self.problems = problems
 
+    def written(self, path: PathKey) -> bool:
+        """True when `path` exists in the file as written."""
+        full = (*self.at.prefix, *path)
+        return full in self.at.source.values or full in self.at.source.keys
+
     def fail(self, path: PathKey, message: str) -> None:
         """Note a problem at `path` of the definition."""
         self.problems.append(self.at.at(path, message))
@@ -255,7 +260,7 @@ class Checker:
         """Roles are declared, user fields are user fields, expressions give a user."""
         scope = scope_for(self.app, form)
         for index, recipient in enumerate(recipients):
-            where: PathKey = (*path, index)
+            where: PathKey = (*path, index) if self.written((*path, index)) else path  # one, or a list
             if recipient.role is not None:
                 self.roles([recipient.role], (*where, "role"), single=True)
             for key in ("user_field", "of"):
