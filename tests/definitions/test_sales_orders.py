@@ -41,20 +41,36 @@ def test_the_demo_contract_has_its_lines_and_milestones(demo) -> None:  # type: 
 def test_milestone_percentages_cannot_exceed_100(demo) -> None:  # type: ignore[no-untyped-def]
     contract = demo.service.list_page("sales", "contract", [])["items"][0]
     with pytest.raises(InvalidRecord) as caught:
-        demo.service.update("sales", "contract", contract["id"], {"milestones": [
-            {"name": "预付款", "percent": 0.5}, {"name": "交付款", "percent": 0.6}]})
+        demo.service.update(
+            "sales",
+            "contract",
+            contract["id"],
+            {"milestones": [{"name": "预付款", "percent": 0.5}, {"name": "交付款", "percent": 0.6}]},
+        )
     assert [(p.field, p.code) for p in caught.value.problems] == [("milestones", "rule")]
 
 
 def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-def]
     service = demo.service
     contract = service.list_page("sales", "contract", [])["items"][0]
-    order = service.create("sales", "sales_order", {
-        "contract": contract["id"], "account": contract["account"]["id"], "amount": contract["amount"],
-        "owner": contract["owner"]["id"], "delivery_date": contract["delivery_date"],
-        "lines": [{k: line[k] for k in ("product", "description", "quantity", "unit_price", "discount_pct")}
-                  for line in contract["lines"]],
-        "milestones": [{"name": "预付款", "percent": 0.3, "amount": "118378.80", "due_date": "2025-08-15"}]})
+    order = service.create(
+        "sales",
+        "sales_order",
+        {
+            "contract": contract["id"],
+            "account": contract["account"]["id"],
+            "amount": contract["amount"],
+            "owner": contract["owner"]["id"],
+            "delivery_date": contract["delivery_date"],
+            "lines": [
+                {k: line[k] for k in ("product", "description", "quantity", "unit_price", "discount_pct")}
+                for line in contract["lines"]
+            ],
+            "milestones": [
+                {"name": "预付款", "percent": 0.3, "amount": "118378.80", "due_date": "2025-08-15"}
+            ],
+        },
+    )
     assert order["number"].startswith("SO-") and order["status"] == "confirmed"
     assert [line["line_total"] for line in order["lines"]] == ["187200.00", "162000.00"]
     # The order's set-up automation made its four tasks and its payment plan.
@@ -79,6 +95,8 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
     finance = client_for(demo, "zheng.finance", "finance")
     refused = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "paid"})
     assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "read_only"
-    changed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "118378.80"})
+    changed = finance.patch(
+        f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "118378.80"}
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["status"] == "paid"

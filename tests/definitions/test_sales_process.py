@@ -96,11 +96,15 @@ def approve_all(runtime: Runtime, record: int, *approvers: str) -> None:
         client = as_user(runtime, username)
         tasks = [t for t in client.get("/api/v1/tasks").json()["items"] if t["record_id"] == record]
         assert len(tasks) == 1, (username, tasks)
-        answer = client.post(f"/api/v1/tasks/{tasks[0]['id']}/approve", json={"comment": f"ok from {username}"})
+        answer = client.post(
+            f"/api/v1/tasks/{tasks[0]['id']}/approve", json={"comment": f"ok from {username}"}
+        )
         assert answer.status_code == 200, answer.text
 
 
-def test_a_lead_reaches_mql_is_handed_off_reminded_escalated_and_converted(sales: Runtime, clock: Clock) -> None:
+def test_a_lead_reaches_mql_is_handed_off_reminded_escalated_and_converted(
+    sales: Runtime, clock: Clock
+) -> None:
     marketing, manager, rep = (as_user(sales, n) for n in ("wu.marketing", "qian.manager", "li.rep"))
     lead = marketing.post("/api/v1/sales/lead", json=WEBINAR_LEAD).json()
     assert (lead["score"], lead["status"]) == (72, "mql")
@@ -136,8 +140,9 @@ def test_a_lead_reaches_mql_is_handed_off_reminded_escalated_and_converted(sales
 
 def test_disqualifying_needs_a_reason(sales: Runtime) -> None:
     marketing = as_user(sales, "wu.marketing")
-    lead = marketing.post("/api/v1/sales/lead", json={"company": "X", "contact_name": "Y", "source": "seo",
-                                                      "email": "y@x.cn"}).json()
+    lead = marketing.post(
+        "/api/v1/sales/lead", json={"company": "X", "contact_name": "Y", "source": "seo", "email": "y@x.cn"}
+    ).json()
     assert lead["status"] == "new"
     refused = marketing.post(f"/api/v1/sales/lead/{lead['id']}/transitions/disqualify", json={})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "values.disqualify_reason"
@@ -151,10 +156,14 @@ def test_opportunity_stages_need_the_spin_notes_and_set_the_probability(sales: R
     opportunity = rep.post("/api/v1/sales/opportunity", json={"name": "扩容", "account": account}).json()
     blocked = rep.post(f"/api/v1/sales/opportunity/{opportunity['id']}/transitions/propose_solution")
     assert blocked.status_code == 422 and "SPIN" in blocked.json()["errors"][0]["message"]
-    rep.patch(f"/api/v1/sales/opportunity/{opportunity['id']}", json={
-        "situation": "s", "problem": "p", "implication": "i", "need_payoff": "n"})
-    probabilities = [act(rep, "opportunity", opportunity["id"], a)["probability"]
-                     for a in ("propose_solution", "present", "negotiate", "win")]
+    rep.patch(
+        f"/api/v1/sales/opportunity/{opportunity['id']}",
+        json={"situation": "s", "problem": "p", "implication": "i", "need_payoff": "n"},
+    )
+    probabilities = [
+        act(rep, "opportunity", opportunity["id"], a)["probability"]
+        for a in ("propose_solution", "present", "negotiate", "win")
+    ]
     assert probabilities == ["0.300000", "0.500000", "0.700000", "1.000000"]
 
 
@@ -162,18 +171,29 @@ def quote_with_discount(runtime: Runtime, discount: str) -> dict[str, Any]:
     rep = as_user(runtime, "li.rep")
     opportunity = runtime.service.list_page("sales", "opportunity", [])["items"][0]
     product = runtime.service.list_page("sales", "product", [])["items"][0]["id"]
-    answer = rep.post("/api/v1/sales/quote", json={
-        "opportunity": opportunity["id"], "account": opportunity["account"]["id"],
-        "lines": [{"product": product, "quantity": 10, "unit_price": "1000", "discount_pct": discount},
-                  {"product": product, "quantity": 5, "unit_price": "1000", "discount_pct": "0.05"}]})
+    answer = rep.post(
+        "/api/v1/sales/quote",
+        json={
+            "opportunity": opportunity["id"],
+            "account": opportunity["account"]["id"],
+            "lines": [
+                {"product": product, "quantity": 10, "unit_price": "1000", "discount_pct": discount},
+                {"product": product, "quantity": 5, "unit_price": "1000", "discount_pct": "0.05"},
+            ],
+        },
+    )
     assert answer.status_code == 201, answer.text
     return dict(answer.json())
 
 
 @pytest.mark.parametrize(
     ("discount", "approvers"),
-    [("0.08", []), ("0.25", ["qian.manager"]), ("0.35", ["qian.manager", "zhao.director"]),
-     ("0.55", ["qian.manager", "zhao.director", "chen.cfo"])],
+    [
+        ("0.08", []),
+        ("0.25", ["qian.manager"]),
+        ("0.35", ["qian.manager", "zhao.director"]),
+        ("0.55", ["qian.manager", "zhao.director", "chen.cfo"]),
+    ],
 )
 def test_quote_discounts_are_approved_by_band(sales: Runtime, discount: str, approvers: list[str]) -> None:
     quote = quote_with_discount(sales, discount)
@@ -195,7 +215,9 @@ def test_a_rejected_quote_returns_to_draft_with_the_comment_and_can_be_resubmitt
     assert any(h["changes"].get("comment") == "折扣过高，请控制在 30% 以内" for h in history)
     assert "已退回草稿" in inbox_of(sales)["li.rep"][-1]
     line = sales.service.get("sales", "quote", quote["id"])["lines"][0]
-    rep.patch(f"/api/v1/sales/quote/{quote['id']}", json={"lines": [{"id": line["id"], "discount_pct": "0.2"}]})
+    rep.patch(
+        f"/api/v1/sales/quote/{quote['id']}", json={"lines": [{"id": line["id"], "discount_pct": "0.2"}]}
+    )
     act(rep, "quote", quote["id"], "submit")
     approve_all(sales, quote["id"], "qian.manager")
     assert sales.service.get("sales", "quote", quote["id"])["status"] == "approved"
@@ -207,13 +229,21 @@ def test_a_signed_contract_becomes_an_order_with_its_payment_plan_and_reminders(
     rep = as_user(sales, "li.rep")
     account = sales.service.list_page("sales", "account", [])["items"][0]["id"]
     product = sales.service.list_page("sales", "product", [])["items"][0]["id"]
-    contract = rep.post("/api/v1/sales/contract", json={
-        "subject": "销售云平台", "account": account, "amount": "1200000", "delivery_date": "2026-12-20",
-        "lines": [{"product": product, "quantity": 1000, "unit_price": "1200"}],
-        "milestones": [
-            {"name": "预付款", "percent": "0.3", "amount": "360000", "due_date": "2026-12-10"},
-            {"name": "交付款", "percent": "0.6", "amount": "720000", "due_date": "2026-12-20"},
-            {"name": "验收款", "percent": "0.1", "amount": "120000", "due_date": "2027-01-31"}]}).json()
+    contract = rep.post(
+        "/api/v1/sales/contract",
+        json={
+            "subject": "销售云平台",
+            "account": account,
+            "amount": "1200000",
+            "delivery_date": "2026-12-20",
+            "lines": [{"product": product, "quantity": 1000, "unit_price": "1200"}],
+            "milestones": [
+                {"name": "预付款", "percent": "0.3", "amount": "360000", "due_date": "2026-12-10"},
+                {"name": "交付款", "percent": "0.6", "amount": "720000", "due_date": "2026-12-20"},
+                {"name": "验收款", "percent": "0.1", "amount": "120000", "due_date": "2027-01-31"},
+            ],
+        },
+    ).json()
     assert act(rep, "contract", contract["id"], "submit")["status"] == "in_approval"
     approve_all(sales, contract["id"], "qian.manager", "zhao.director", "feng.ceo", "wang.legal", "he.legal")
     assert act(rep, "contract", contract["id"], "send_for_signature")["status"] == "out_for_signature"
@@ -223,18 +253,27 @@ def test_a_signed_contract_becomes_an_order_with_its_payment_plan_and_reminders(
     orders = rep.get("/api/v1/sales/sales_order", params={"contract": contract["id"]}).json()["items"]
     assert len(orders) == 1
     order = orders[0]
-    assert (order["amount"], order["owner"]["id"], order["status"]) == ("1200000.00", uid(sales, "li.rep"), "confirmed")
+    assert (order["amount"], order["owner"]["id"], order["status"]) == (
+        "1200000.00",
+        uid(sales, "li.rep"),
+        "confirmed",
+    )
     assert [(line["quantity"], line["unit_price"]) for line in order["lines"]] == [("1000.0000", "1200.00")]
     tasks = rep.get("/api/v1/sales/fulfilment_task", params={"sales_order": order["id"]}).json()["items"]
     assert sorted(t["kind"] for t in tasks) == ["finance", "logistics", "production", "purchasing"]
     plan = rep.get("/api/v1/sales/payment_milestone", params={"sales_order": order["id"], "sort": "due_date"})
     milestones = plan.json()["items"]
     assert [(m["name"], m["amount"], m["status"]) for m in milestones] == [
-        ("预付款", "360000.00", "open"), ("交付款", "720000.00", "open"), ("验收款", "120000.00", "open")]
+        ("预付款", "360000.00", "open"),
+        ("交付款", "720000.00", "open"),
+        ("验收款", "120000.00", "open"),
+    ]
 
     # The prepayment is paid in time: it becomes paid and nothing more reminds about it.
     finance = as_user(sales, "zheng.finance")
-    paid = finance.patch(f"/api/v1/sales/payment_milestone/{milestones[0]['id']}", json={"paid_amount": "360000"})
+    paid = finance.patch(
+        f"/api/v1/sales/payment_milestone/{milestones[0]['id']}", json={"paid_amount": "360000"}
+    )
     assert paid.json()["status"] == "paid"
     # The delivery milestone (due 20 Dec): reminded 3 days before, overdue the day after, escalated at 7 days.
     delivery = milestones[1]["id"]

@@ -77,7 +77,7 @@ def test_transitions_name_known_states_roles_and_fields(tmp_path: Path) -> None:
 
 
 def test_a_guard_is_type_checked_inside_its_text(tmp_path: Path) -> None:
-    bad = WORKFLOW.replace("to: won}", 'to: won, guard: "amount + \'x\'"}')
+    bad = WORKFLOW.replace("to: won}", "to: won, guard: \"amount + 'x'\"}")
     assert problems(tmp_path, {"workflows/deal.yaml": bad}) == [
         "workflows/deal.yaml:6:57: '+' needs a number, not text"
     ]
@@ -110,7 +110,8 @@ def test_timers_need_a_date_field_and_a_known_state(tmp_path: Path) -> None:
         "workflows/deal.yaml:9:37: invalid duration '2x': use a number and a unit m, h, d or w, "
         "such as '20h' or '1d 12h'"
     ]
-    bad = WORKFLOW + "timers:\n  - {key: soon, state: gone, field: title, before: 1d, effects: [{set: {title: \"'x'\"}}]}\n"
+    timer = "  - {key: soon, state: gone, field: title, before: 1d, effects: [{set: {title: \"'x'\"}}]}\n"
+    bad = WORKFLOW + "timers:\n" + timer
     assert problems(tmp_path, {"workflows/deal.yaml": bad}) == [
         "workflows/deal.yaml:8:24: unknown state 'gone'",
         "workflows/deal.yaml:8:37: 'title' is not a date or datetime field of deal",
@@ -152,7 +153,9 @@ effects:
     found = problems(tmp_path, {"automations/nightly.yaml": automation})
     assert found[0].startswith("automations/nightly.yaml:4:7: invalid cron expression")
     assert found[1].startswith("automations/nightly.yaml:6:40: template error: No filter named 'nosuch'")
-    wrong = "automation: a\nform: deal\ntrigger: created\nfields: [title]\neffects: [{set: {title: \"'x'\"}}]\n"
+    wrong = (
+        "automation: a\nform: deal\ntrigger: created\nfields: [title]\neffects: [{set: {title: \"'x'\"}}]\n"
+    )
     assert problems(tmp_path, {"automations/a.yaml": wrong}) == [
         "automations/a.yaml:1:1: 'fields' and 'becomes' go with the updated trigger"
     ]

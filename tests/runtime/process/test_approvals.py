@@ -81,9 +81,16 @@ def app(db_url: str, tmp_path: Path) -> Runtime:
     write_files(pack, files)
     runtime, _ = serve(pack, db_url, tmp_path / "files")
     with write(runtime.engine) as conn:
-        for name, roles in (("boss", ("director",)), ("mgr", ("manager",)), ("rep", ("rep",)),
-                            ("rep2", ("rep",)), ("legal1", ("legal",)), ("legal2", ("legal",)),
-                            ("legal3", ("legal",)), ("cfo", ("cfo",))):
+        for name, roles in (
+            ("boss", ("director",)),
+            ("mgr", ("manager",)),
+            ("rep", ("rep",)),
+            ("rep2", ("rep",)),
+            ("legal1", ("legal",)),
+            ("legal2", ("legal",)),
+            ("legal3", ("legal",)),
+            ("cfo", ("cfo",)),
+        ):
             create_user(conn, name, None, roles=roles)
         create_department(conn, "sales", "Sales", manager="boss")
         create_department(conn, "team", "Team", parent="sales", manager="mgr")
@@ -93,7 +100,9 @@ def app(db_url: str, tmp_path: Path) -> Runtime:
 
         team = conn.execute(departments.select().where(departments.c.key == "team")).mappings().one()["id"]
         sales = conn.execute(departments.select().where(departments.c.key == "sales")).mappings().one()["id"]
-        conn.execute(update(users).where(users.c.username.in_(["rep", "rep2", "mgr"])).values(department_id=team))
+        conn.execute(
+            update(users).where(users.c.username.in_(["rep", "rep2", "mgr"])).values(department_id=team)
+        )
         conn.execute(update(users).where(users.c.username == "boss").values(department_id=sales))
     return runtime
 
@@ -137,10 +146,14 @@ def open_tasks(runtime: Runtime, record_id: int) -> dict[str, int]:
     return {row.username: row.id for row in rows}
 
 
-def decide(runtime: Runtime, record_id: int, who: str, decision: str = "approved", comment: str = "ok") -> None:
+def decide(
+    runtime: Runtime, record_id: int, who: str, decision: str = "approved", comment: str = "ok"
+) -> None:
     engine = engine_for(runtime.service)
     with write(runtime.engine) as conn:
-        approvals.decide(engine, conn, open_tasks(runtime, record_id)[who], actor(runtime, who), decision, comment)
+        approvals.decide(
+            engine, conn, open_tasks(runtime, record_id)[who], actor(runtime, who), decision, comment
+        )
 
 
 def status(runtime: Runtime, record_id: int) -> str:
@@ -203,7 +216,9 @@ def test_count_mode_two_countersignatures_of_three(app: Runtime) -> None:
     ("amount", "path"),
     [("500", ["mgr"]), ("3000", ["mgr", "boss"]), ("9000", ["mgr", "boss", "cfo"])],
 )
-def test_steps_route_by_amount_to_managers_up_the_org_chart(app: Runtime, amount: str, path: list[str]) -> None:
+def test_steps_route_by_amount_to_managers_up_the_org_chart(
+    app: Runtime, amount: str, path: list[str]
+) -> None:
     record = submit(app, "by_amount", amount=amount)
     for approver in path:
         assert status(app, record) == "pending"
@@ -233,9 +248,9 @@ def test_a_rejection_can_send_the_request_back_to_an_earlier_step(app: Runtime) 
     decide(app, record, "legal2")
     assert status(app, record) == "approved"
     history = app.service.history("t", "doc", record)
-    assert [h["action"] for h in history if h["action"] in ("approve", "reject", "sent_back", "approved")] == [
-        "approve", "reject", "sent_back", "approve", "approve", "approved"
-    ]
+    assert [
+        h["action"] for h in history if h["action"] in ("approve", "reject", "sent_back", "approved")
+    ] == ["approve", "reject", "sent_back", "approve", "approve", "approved"]
     assert any(h["changes"].get("comment") == "redo the numbers" for h in history)
 
 
@@ -286,7 +301,9 @@ def test_the_record_is_locked_while_the_approval_runs_and_a_rejected_one_can_be_
     engine = engine_for(app.service)
     with write(app.engine) as conn:
         target = engine.target("t", "doc", record)
-        engine.write(target, {"status": "pending"}, engine.engine_actor(actor(app, "rep"), "test"), quiet=True)
+        engine.write(
+            target, {"status": "pending"}, engine.engine_actor(actor(app, "rep"), "test"), quiet=True
+        )
         approvals.start(engine, conn, target, "any_legal", actor(app, "rep"))
     decide(app, record, "legal2")
     assert status(app, record) == "approved"
@@ -296,18 +313,46 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
     record = submit(app, "all_legal")
     engine = engine_for(app.service)
     with write(app.engine) as conn:
-        approvals.reassign(engine, conn, open_tasks(app, record)["legal1"], actor(app, "legal1"),
-                           uid(app, "cfo"), "on holiday", "delegate")
+        approvals.reassign(
+            engine,
+            conn,
+            open_tasks(app, record)["legal1"],
+            actor(app, "legal1"),
+            uid(app, "cfo"),
+            "on holiday",
+            "delegate",
+        )
     assert set(open_tasks(app, record)) == {"cfo", "legal2", "legal3"}
     with write(app.engine) as conn, pytest.raises(InvalidRecord):  # cannot go to someone holding one
-        approvals.reassign(engine, conn, open_tasks(app, record)["legal2"], actor(app, "legal2"),
-                           uid(app, "legal3"), None, "transfer")
+        approvals.reassign(
+            engine,
+            conn,
+            open_tasks(app, record)["legal2"],
+            actor(app, "legal2"),
+            uid(app, "legal3"),
+            None,
+            "transfer",
+        )
     with write(app.engine) as conn, pytest.raises(InvalidRecord):  # nor to the submitter
-        approvals.reassign(engine, conn, open_tasks(app, record)["legal2"], actor(app, "legal2"),
-                           uid(app, "rep"), None, "transfer")
+        approvals.reassign(
+            engine,
+            conn,
+            open_tasks(app, record)["legal2"],
+            actor(app, "legal2"),
+            uid(app, "rep"),
+            None,
+            "transfer",
+        )
     with write(app.engine) as conn:
-        approvals.reassign(engine, conn, open_tasks(app, record)["legal2"], actor(app, "legal2"),
-                           uid(app, "mgr"), None, "transfer")
+        approvals.reassign(
+            engine,
+            conn,
+            open_tasks(app, record)["legal2"],
+            actor(app, "legal2"),
+            uid(app, "mgr"),
+            None,
+            "transfer",
+        )
     for who in ("cfo", "mgr", "legal3"):
         decide(app, record, who)
     assert status(app, record) == "approved"
@@ -352,4 +397,3 @@ def test_the_inbox_api_lists_and_decides_tasks(app: Runtime) -> None:
     panel = other.get(f"/api/v1/t/doc/{record}/approvals").json()["items"]
     assert panel[0]["state"] == "running" and len(panel[0]["tasks"]) == 3
     assert TestClient(app.api).get("/api/v1/tasks").status_code == 401
-

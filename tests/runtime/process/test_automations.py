@@ -1,4 +1,4 @@
-"""Automations: on create, on update (given fields, a condition that becomes true), on transition, on a cron."""
+"""Automations: on create, on update (given fields, a condition becoming true), on transition, on a cron."""
 
 from __future__ import annotations
 
@@ -40,17 +40,19 @@ transitions:
   - {action: retire, from: [new, live], to: gone}
 """
 AUTOMATIONS = {
-    "on_create": "trigger: created\nwhen: \"price > 10\"\neffects: [{set: {log: \"CONCAT(log, 'c')\"}}]",
+    "on_create": 'trigger: created\nwhen: "price > 10"\neffects: [{set: {log: "CONCAT(log, \'c\')"}}]',
     "on_title": "trigger: updated\nfields: [title]\neffects: [{set: {log: \"CONCAT(log, 't')\"}}]",
-    "on_expensive": "trigger: updated\nbecomes: \"price >= 100\"\neffects: [{set: {log: \"CONCAT(log, 'e')\"}}]",
+    "on_expensive": (
+        'trigger: updated\nbecomes: "price >= 100"\neffects: [{set: {log: "CONCAT(log, \'e\')"}}]'
+    ),
     "on_launch": "trigger: transitioned\naction: launch\neffects: [{set: {log: \"CONCAT(log, 'l')\"}}]",
     "on_gone": "trigger: transitioned\nto: gone\neffects: [{set: {log: \"CONCAT(log, 'g')\"}}]",
     "nightly": (
-        "trigger: schedule\ncron: \"0 2 * * *\"\nwhen: \"expires < TODAY() and stage != 'gone'\"\n"
+        'trigger: schedule\ncron: "0 2 * * *"\nwhen: "expires < TODAY() and stage != \'gone\'"\n'
         "effects: [{transition: retire}]"
     ),
-    "ping": "trigger: updated\nfields: [ping]\neffects: [{set: {pong: \"pong + 1\"}}]",
-    "pong": "trigger: updated\nfields: [pong]\neffects: [{set: {ping: \"ping + 1\"}}]",
+    "ping": 'trigger: updated\nfields: [ping]\neffects: [{set: {pong: "pong + 1"}}]',
+    "pong": 'trigger: updated\nfields: [pong]\neffects: [{set: {ping: "ping + 1"}}]',
 }
 START = dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -74,7 +76,9 @@ def clock() -> Clock:
 def app(db_url: str, tmp_path: Path, clock: Clock) -> Runtime:
     pack = write_pack(tmp_path / "pack", {"item": ITEM})
     files = {"workflows/item.yaml": WORKFLOW}
-    files.update({f"automations/{k}.yaml": f"automation: {k}\nform: item\n{v}\n" for k, v in AUTOMATIONS.items()})
+    files.update(
+        {f"automations/{k}.yaml": f"automation: {k}\nform: item\n{v}\n" for k, v in AUTOMATIONS.items()}
+    )
     write_files(pack, files)
     return start([pack], db_url, tmp_path / "files", clock=clock)
 
@@ -119,7 +123,9 @@ def test_transitioned_automations_match_the_action_or_the_target_state(app: Runt
     assert log(app, item) == "lg"
 
 
-def test_a_scheduled_automation_runs_at_its_cron_times_on_the_records_it_selects(app: Runtime, clock: Clock) -> None:
+def test_a_scheduled_automation_runs_at_its_cron_times_on_the_records_it_selects(
+    app: Runtime, clock: Clock
+) -> None:
     old = app.service.create("t", "item", {"title": "old", "expires": "2026-11-30"})["id"]
     fresh = app.service.create("t", "item", {"title": "fresh", "expires": "2026-12-31"})["id"]
     engine = engine_for(app.service)
@@ -135,7 +141,9 @@ def test_a_scheduled_automation_runs_at_its_cron_times_on_the_records_it_selects
     assert app.service.get("t", "item", old)["stage"] == "gone"
     assert app.service.get("t", "item", fresh)["stage"] == "new"
     with app.engine.connect() as conn:
-        queued = conn.execute(select(jobs.c.key, jobs.c.status).where(jobs.c.kind == "schedule").order_by(jobs.c.id)).all()
+        queued = conn.execute(
+            select(jobs.c.key, jobs.c.status).where(jobs.c.kind == "schedule").order_by(jobs.c.id)
+        ).all()
     assert [status for _, status in queued] == ["done", "pending"]
     assert queued[1][0].endswith("2026-12-02T02:00:00+00:00")
 

@@ -131,7 +131,9 @@ def test_a_timer_fires_after_entering_the_state_and_repeats_its_rounds(app: Runt
         assert record(app, task)["pings"] == expected, hour
     history = [h for h in app.service.history("t", "task", task) if h["action"] == "timer"]
     assert [(h["changes"]["timer"], h["changes"]["round"]) for h in history] == [
-        ("nudge", 0), ("nudge", 1), ("nudge", 2)
+        ("nudge", 0),
+        ("nudge", 1),
+        ("nudge", 2),
     ]
 
 
@@ -170,8 +172,12 @@ def test_coming_back_to_a_state_starts_its_timers_again(app: Runtime, clock: Clo
     assert record(app, task)["pings"] == 1
 
 
-def test_a_date_timer_counts_from_the_start_of_the_day_in_the_app_time_zone(app: Runtime, clock: Clock) -> None:
-    task = app.service.create("t", "task", {"title": "report", "due": "2026-12-05", "owner": owner(app, "worker")})
+def test_a_date_timer_counts_from_the_start_of_the_day_in_the_app_time_zone(
+    app: Runtime, clock: Clock
+) -> None:
+    task = app.service.create(
+        "t", "task", {"title": "report", "due": "2026-12-05", "owner": owner(app, "worker")}
+    )
     with app.engine.connect() as conn:
         due = conn.execute(select(jobs.c.due_at).where(jobs.c.key.like("%:due_soon:%"))).scalar_one()
     local_midnight = dt.datetime(2026, 12, 5, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -187,21 +193,29 @@ def test_a_date_timer_counts_from_the_start_of_the_day_in_the_app_time_zone(app:
 
 
 def test_changing_the_date_moves_the_timer(app: Runtime, clock: Clock) -> None:
-    task = app.service.create("t", "task", {"title": "a", "due": "2026-12-05", "owner": owner(app, "worker")})["id"]
+    task = app.service.create(
+        "t", "task", {"title": "a", "due": "2026-12-05", "owner": owner(app, "worker")}
+    )["id"]
     app.service.update("t", "task", task, {"due": "2026-12-20"})
     clock.now = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
     run_due(app)
     with app.engine.connect() as conn:
         sent = conn.execute(select(notifications.c.id)).all()
-        pending = conn.execute(
-            select(jobs.c.due_at).where(jobs.c.key.like("%:due_soon:%"), jobs.c.status == "pending")
-        ).scalars().all()
+        pending = (
+            conn.execute(
+                select(jobs.c.due_at).where(jobs.c.key.like("%:due_soon:%"), jobs.c.status == "pending")
+            )
+            .scalars()
+            .all()
+        )
     assert sent == []
     assert [d.astimezone(dt.UTC).date() for d in pending] == [dt.date(2026, 12, 18)]  # 19th 00:00 +08:00
 
 
 def test_a_time_already_past_fires_at_once_but_only_on_the_first_stay(app: Runtime, clock: Clock) -> None:
-    task = app.service.create("t", "task", {"title": "late", "due": "2026-12-02", "owner": owner(app, "worker")})["id"]
+    task = app.service.create(
+        "t", "task", {"title": "late", "due": "2026-12-02", "owner": owner(app, "worker")}
+    )["id"]
     run_due(app)  # due 2 Dec: the day before started on 1 Dec 00:00 (+08:00), already past
     take(app, task, "wait")  # from one of the timer's states to another: no second reminder
     run_due(app)
@@ -210,7 +224,9 @@ def test_a_time_already_past_fires_at_once_but_only_on_the_first_stay(app: Runti
 
 
 def test_an_escalation_reassigns_to_the_manager_and_takes_a_transition(app: Runtime, clock: Clock) -> None:
-    task = app.service.create("t", "task", {"title": "a", "due": "2026-12-02", "owner": owner(app, "worker")})["id"]
+    task = app.service.create(
+        "t", "task", {"title": "a", "due": "2026-12-02", "owner": owner(app, "worker")}
+    )["id"]
     clock.now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
     run_due(app)
     done = record(app, task)

@@ -119,8 +119,14 @@ transitions:
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Runtime:
-    forms = {"ticket": TICKET, "part": PART, "customer": CUSTOMER, "order_form": ORDER,
-             "order_line": ORDER_LINE, "part_record": PART_RECORD}
+    forms = {
+        "ticket": TICKET,
+        "part": PART,
+        "customer": CUSTOMER,
+        "order_form": ORDER,
+        "order_line": ORDER_LINE,
+        "part_record": PART_RECORD,
+    }
     pack = write_pack(tmp_path / "pack", forms)
     (pack / "app.yaml").write_text("app: t\nlabel: T\nversion: 1.0.0\nroles: [{key: dev}, {key: lead}]\n")
     write_files(pack, {"workflows/ticket.yaml": WORKFLOW})
@@ -150,7 +156,8 @@ def test_the_caller_sees_the_actions_open_to_them(app: Runtime) -> None:
     record = dev.post("/api/v1/t/ticket", json={"title": "a"}).json()["id"]
     actions = dev.get(f"/api/v1/t/ticket/{record}/transitions").json()["items"]
     assert [(a["action"], a["to"], a["require"]) for a in actions] == [
-        ("start", "doing", ["owner"]), ("drop", "dropped", ["reason"])
+        ("start", "doing", ["owner"]),
+        ("drop", "dropped", ["reason"]),
     ]
     assert dev.get("/api/v1/t/ticket/999/transitions").status_code == 404
 
@@ -164,8 +171,9 @@ def test_an_action_takes_its_values_and_refuses_missing_or_unknown_ones(app: Run
     assert unknown.status_code == 422
     assert {e["field"] for e in unknown.json()["errors"]} == {"values.points", "values.owner"}
     me = _user_id(app, "dev")
-    moved = dev.post(f"/api/v1/t/ticket/{record}/transitions/start", json={"values": {"owner": me},
-                                                                          "comment": "mine"})
+    moved = dev.post(
+        f"/api/v1/t/ticket/{record}/transitions/start", json={"values": {"owner": me}, "comment": "mine"}
+    )
     assert moved.status_code == 200, moved.text
     assert moved.json()["status"] == "doing" and moved.json()["owner"]["id"] == me
     again = dev.post(f"/api/v1/t/ticket/{record}/transitions/start", json={"values": {"owner": me}})
@@ -183,10 +191,16 @@ def test_allowed_expressions_roles_and_guards_decide_who_moves_a_record(app: Run
     assert other.post(f"/api/v1/t/ticket/{record}/transitions/ask_review").status_code == 403
     not_ready = dev.post(f"/api/v1/t/ticket/{record}/transitions/ask_review")
     assert not_ready.status_code == 422
-    assert not_ready.json()["errors"][0] == {"field": None, "code": "guard", "message": "Estimate the points first"}
+    assert not_ready.json()["errors"][0] == {
+        "field": None,
+        "code": "guard",
+        "message": "Estimate the points first",
+    }
     listed = dev.get(f"/api/v1/t/ticket/{record}/transitions").json()["items"]
-    assert [(a["action"], a["ready"], a["reason"]) for a in listed][0] == (
-        "ask_review", False, "Estimate the points first"
+    assert next((a["action"], a["ready"], a["reason"]) for a in listed) == (
+        "ask_review",
+        False,
+        "Estimate the points first",
     )
     dev.patch(f"/api/v1/t/ticket/{record}", json={"points": 5})
     assert dev.post(f"/api/v1/t/ticket/{record}/transitions/ask_review").status_code == 200
@@ -197,10 +211,18 @@ def test_allowed_expressions_roles_and_guards_decide_who_moves_a_record(app: Run
 
 def test_effects_set_fields_create_linked_records_and_queue_a_webhook(app: Runtime) -> None:
     lead = client(app, "lead", "lead")
-    record = lead.post("/api/v1/t/ticket", json={
-        "title": "fix", "points": 3, "owner": _user_id(app, "lead"),
-        "parts": [{"name": "bolt", "qty": 2}, {"name": "nut", "qty": 5}]}).json()["id"]
-    lead.post(f"/api/v1/t/ticket/{record}/transitions/start", json={"values": {"owner": _user_id(app, "lead")}})
+    record = lead.post(
+        "/api/v1/t/ticket",
+        json={
+            "title": "fix",
+            "points": 3,
+            "owner": _user_id(app, "lead"),
+            "parts": [{"name": "bolt", "qty": 2}, {"name": "nut", "qty": 5}],
+        },
+    ).json()["id"]
+    lead.post(
+        f"/api/v1/t/ticket/{record}/transitions/start", json={"values": {"owner": _user_id(app, "lead")}}
+    )
     lead.post(f"/api/v1/t/ticket/{record}/transitions/ask_review")
     done = lead.post(f"/api/v1/t/ticket/{record}/transitions/finish")
     assert done.status_code == 200, done.text
@@ -213,11 +235,20 @@ def test_effects_set_fields_create_linked_records_and_queue_a_webhook(app: Runti
         ("fix", [("bolt", 2), ("nut", 5)])
     ]
     parts = service.list_page("t", "part_record", [("sort", "id")])["items"]
-    assert [(p["name"], p["qty"], p["ticket"]["id"]) for p in parts] == [("bolt", 4, record), ("nut", 10, record)]
+    assert [(p["name"], p["qty"], p["ticket"]["id"]) for p in parts] == [
+        ("bolt", 4, record),
+        ("nut", 10, record),
+    ]
     with app.engine.connect() as conn:
         hooks = conn.execute(select(jobs.c.kind, jobs.c.payload).where(jobs.c.kind == "webhook")).all()
-        instance = conn.execute(select(process_instances).where(process_instances.c.record_id == record)).mappings().one()
-    assert [(k, p["url"], p["event"]) for k, p in hooks] == [("webhook", "https://example.com/hook", "finished")]
+        instance = (
+            conn.execute(select(process_instances).where(process_instances.c.record_id == record))
+            .mappings()
+            .one()
+        )
+    assert [(k, p["url"], p["event"]) for k, p in hooks] == [
+        ("webhook", "https://example.com/hook", "finished")
+    ]
     assert instance["state"] == "done" and instance["ended_at"] is not None
 
 
@@ -229,8 +260,11 @@ def test_an_automatic_transition_fires_when_its_guard_becomes_true(app: Runtime)
     assert small["status"] == "open"
     grown = dev.patch(f"/api/v1/t/ticket/{small['id']}", json={"points": 120})
     assert grown.json()["status"] == "review"
-    channels = [h["channel"] for h in dev.get(f"/api/v1/t/ticket/{small['id']}/history").json()["items"]
-                if h["action"] == "transition"]
+    channels = [
+        h["channel"]
+        for h in dev.get(f"/api/v1/t/ticket/{small['id']}/history").json()["items"]
+        if h["action"] == "transition"
+    ]
     assert channels == ["workflow"]
 
 
@@ -246,8 +280,17 @@ def test_a_running_instance_keeps_the_workflow_version_it_started_on(
         "  - {action: pause, from: open, to: dropped}\n",
     )
     pack = tmp_path / "v2"
-    write_pack(pack, {"ticket": TICKET, "part": PART, "customer": CUSTOMER, "order_form": ORDER,
-                      "order_line": ORDER_LINE, "part_record": PART_RECORD})
+    write_pack(
+        pack,
+        {
+            "ticket": TICKET,
+            "part": PART,
+            "customer": CUSTOMER,
+            "order_form": ORDER,
+            "order_line": ORDER_LINE,
+            "part_record": PART_RECORD,
+        },
+    )
     (pack / "app.yaml").write_text("app: t\nlabel: T\nversion: 2.0.0\nroles: [{key: dev}, {key: lead}]\n")
     write_files(pack, {"workflows/ticket.yaml": changed})
     publish(app.engine, load_pack(pack), backups=tmp_path / "backups")
@@ -258,7 +301,9 @@ def test_a_running_instance_keeps_the_workflow_version_it_started_on(
     dropped = dev.post(f"/api/v1/t/ticket/{old}/transitions/drop", json={"values": {"reason": "dup"}})
     assert dropped.status_code == 200 and dropped.json()["status"] == "dropped"
     with app.engine.connect() as conn:
-        versions = conn.execute(select(func.count(func.distinct(process_instances.c.definition_version)))).scalar()
+        versions = conn.execute(
+            select(func.count(func.distinct(process_instances.c.definition_version)))
+        ).scalar()
     assert versions == 2
 
 
@@ -267,7 +312,9 @@ def test_deleting_a_record_ends_its_instance(app: Runtime) -> None:
     record = lead.post("/api/v1/t/ticket", json={"title": "gone"}).json()["id"]
     app.service.delete("t", "ticket", record)
     with app.engine.connect() as conn:
-        ended = conn.execute(select(process_instances.c.ended_at).where(process_instances.c.record_id == record)).scalar()
+        ended = conn.execute(
+            select(process_instances.c.ended_at).where(process_instances.c.record_id == record)
+        ).scalar()
     assert ended is not None
 
 
