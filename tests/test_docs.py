@@ -2,6 +2,9 @@
 
 Each field type needs a heading ``### `type` ``; every key of every definition model
 and every list-filter operator must appear in inline code somewhere in the reference.
+Every key of every process model (workflows, approvals, automations, effects,
+recipients) must appear in inline code in the reference's section on them, and every
+effect kind, trigger and approval mode in the guide, docs/processes.md.
 """
 
 from __future__ import annotations
@@ -15,9 +18,48 @@ from pydantic import BaseModel
 
 from runtime.model import App, Field, Form, Labels, ListView, Option, Section
 from runtime.model.fields import FIELD_TYPES
+from runtime.model.process import (
+    EFFECT_KINDS,
+    TRIGGERS,
+    Approval,
+    ApprovalStep,
+    AssignSpec,
+    Automation,
+    ChildCopy,
+    CreateSpec,
+    Effect,
+    NotifySpec,
+    Recipient,
+    Repeat,
+    State,
+    Timer,
+    Transition,
+    WebhookSpec,
+    Workflow,
+)
 from runtime.records.query import OPERATORS
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "definitions.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOC = DOCS / "definitions.md"
+GUIDE = DOCS / "processes.md"
+PROCESS_SECTION = "## 7. Workflows, approvals and automations"
+PROCESS_MODELS: list[type[BaseModel]] = [
+    Workflow,
+    State,
+    Transition,
+    Timer,
+    Repeat,
+    Approval,
+    ApprovalStep,
+    Automation,
+    Effect,
+    CreateSpec,
+    ChildCopy,
+    NotifySpec,
+    WebhookSpec,
+    AssignSpec,
+    Recipient,
+]
 FENCED = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`([^`\n]+)`")
 
@@ -26,9 +68,18 @@ def _text() -> str:
     return DOC.read_text(encoding="utf-8")
 
 
-def _inline_code() -> set[str]:
+def _inline_code(text: str | None = None) -> set[str]:
     """Every inline code span outside fenced blocks, so keys are explained in prose or tables."""
-    return set(INLINE.findall(FENCED.sub("", _text())))
+    return set(INLINE.findall(FENCED.sub("", _text() if text is None else text)))
+
+
+def _section(heading: str) -> str:
+    """The text of one `## ` section of the reference, up to the next one."""
+    text = _text()
+    start = text.find(f"\n{heading}\n")
+    assert start >= 0, f"docs/definitions.md needs the section: {heading}"
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
 
 
 def _headings() -> set[str]:
@@ -41,14 +92,23 @@ def field_models() -> list[type[BaseModel]]:
     return list(typing.get_args(union))
 
 
-def model_keys() -> list[tuple[str, str]]:
-    """(model name, key) for every key the definition models accept, aliases used when set."""
-    models: list[type[BaseModel]] = [App, Form, Section, ListView, Labels, Option, *field_models()]
+def keys_of(models: list[type[BaseModel]]) -> list[tuple[str, str]]:
+    """(model name, key) for every key the models accept, aliases used when set."""
     pairs = []
     for model in models:
         for name, info in model.model_fields.items():
             pairs.append((model.__name__, info.alias or name))
     return pairs
+
+
+def model_keys() -> list[tuple[str, str]]:
+    """(model name, key) for every key the definition models accept, aliases used when set."""
+    return keys_of([App, Form, Section, ListView, Labels, Option, *field_models()])
+
+
+def approval_modes() -> list[str]:
+    """The modes an approval step accepts, from its `mode` annotation."""
+    return list(typing.get_args(ApprovalStep.model_fields["mode"].annotation))
 
 
 def test_doc_exists() -> None:
@@ -77,3 +137,16 @@ def test_model_key_documented(model: str, key: str) -> None:
 @pytest.mark.parametrize("op", sorted(OPERATORS))
 def test_operator_documented(op: str) -> None:
     assert op in _inline_code(), f"list operator `{op}` is not mentioned in backticks"
+
+
+@pytest.mark.parametrize(("model", "key"), keys_of(PROCESS_MODELS), ids=lambda v: str(v))
+def test_process_key_documented(model: str, key: str) -> None:
+    section = _inline_code(_section(PROCESS_SECTION))
+    assert key in section, f"key `{key}` of {model} is not in backticks in '{PROCESS_SECTION}'"
+
+
+@pytest.mark.parametrize("name", [*EFFECT_KINDS, *TRIGGERS, *approval_modes()], ids=lambda v: str(v))
+def test_process_kind_in_guide(name: str) -> None:
+    assert GUIDE.is_file(), f"{GUIDE} is missing"
+    guide = _inline_code(GUIDE.read_text(encoding="utf-8"))
+    assert name in guide, f"`{name}` (effect kind, trigger or approval mode) is not in docs/processes.md"
