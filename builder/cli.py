@@ -68,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--files", default="files", help="folder for attachment files")
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
-    serve.add_argument(
-        "--worker", action="store_true", help="also run a worker (timers, e-mails)"
-    )
+    serve.add_argument("--worker", action="store_true", help="also run a worker (timers, e-mails)")
     serve.set_defaults(run=_serve)
     worker_command.add_command(commands, db_option, publish_commands.CommandError)
     publish_commands.add_commands(commands)

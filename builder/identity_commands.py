@@ -33,6 +33,7 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--department", default=None, help="department key")
     create.add_argument("--display-name", default=None)
     create.add_argument("--language", choices=["zh", "en"], default="zh")
+    create.add_argument("--email", default=None, help="where e-mail notifications go")
     db_option(create)
     create.set_defaults(run=_user_create)
     role = user_commands.add_parser("role", help="give a user a role (--remove takes it away)")
@@ -100,6 +101,7 @@ def _user_create(args: argparse.Namespace) -> int:
             tuple(args.role),
             args.department,
             args.language,
+            args.email,
         ),
     )
     print(f"created user {args.name}" + (f" with roles {', '.join(args.role)}" if args.role else ""))

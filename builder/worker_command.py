@@ -25,10 +25,10 @@ def add_command(commands: Any, db_option: Any, error: type[Exception]) -> None:
     worker = commands.add_parser("worker", help="run due timers, schedules, webhooks and e-mails")
     worker.add_argument("paths", nargs="+", metavar="PATH")
     db_option(worker)
-    worker.add_argument("--name", default=None, help="the worker's name in job leases (default: host:pid)")
     worker.add_argument(
-        "--lease", type=float, default=300.0, help="seconds a claimed job stays claimed"
+        "--name", default=None, help="the worker's name in job leases (default: host:pid:random)"
     )
+    worker.add_argument("--lease", type=float, default=300.0, help="seconds a claimed job stays claimed")
     worker.add_argument("--batch", type=int, default=20, help="jobs claimed at once")
     worker.add_argument("--poll", type=float, default=1.0, help="seconds to wait when no job is due")
     worker.add_argument("--until-idle", action="store_true", help="stop when no job is due")

@@ -47,6 +47,7 @@ def seed_users(service: RecordsService, path: Path) -> list[tuple[str, list[str]
                     tuple(item.get("roles", [])),
                     item.get("department"),
                     item.get("language", "zh"),
+                    item.get("email"),
                 )
         for item in data.get("departments", []):
             if item.get("manager"):

@@ -25,8 +25,9 @@ def create_user(
     roles: tuple[str, ...] = (),
     department: str | None = None,
     language: str = "zh",
+    email: str | None = None,
 ) -> int:
-    """Create a user with roles and an optional department; answers the id."""
+    """Create a user with roles, an optional department and e-mail address; answers the id."""
     if conn.execute(select(users.c.id).where(users.c.username == username)).first():
         raise DirectoryError(f"user '{username}' exists already")
     if password is not None and (weak := check_strength(password)):
@@ -41,6 +42,7 @@ def create_user(
             password_hash=hash_password(password) if password else None,
             department_id=department_id,
             language=language,
+            email=email,
             active=True,
         )
         .returning(users.c.id)

@@ -194,7 +194,9 @@ class Checker:
         if target is None:
             return
         self.mapping(target, spec.values, scope, (*where, "values"))
-        if spec.store_in is not None:
+        if spec.store_in is not None and spec.for_each is not None:
+            self.fail((*where, "store_in"), "store_in keeps one record: it cannot go with for_each")
+        elif spec.store_in is not None:
             link = form.field(spec.store_in)
             if getattr(link, "to", None) != target.form:
                 self.fail(
@@ -276,6 +278,9 @@ class Checker:
         """Each key is a field of the target; each expression fits it."""
         for key, text in values.items():
             spec = target.field(key)
+            if spec is not None and spec.type == "auto_number":
+                self.fail((*path, key), f"'{key}' is numbered automatically and cannot be set")
+                continue
             if spec is None or isinstance(spec, TableField) or spec.formula is not None:
                 keys = [f.key for f in target.stored_fields() if f.formula is None]
                 self.fail((*path, key), self.unknown(f"field of {target.form}", key, keys))

@@ -197,7 +197,7 @@ def _advance(
         condition = engine.expr(definition, target.form.key, step.when)
         if not holds(condition, engine.context(conn, target, row, [condition]), instance["submitted_by"]):
             continue
-        people = _approvers(engine, conn, target, definition, approval, step, instance, row)
+        people = _approvers(engine, conn, target, definition, approval, position, instance, row)
         round_ = instance["round"] + 1
         engine.bump(conn, instance, step=position, round=round_, entered_at=engine.now())
         _open(conn, engine, {**dict(instance), "round": round_}, step.name, position, people, None)
@@ -245,11 +245,12 @@ def _approvers(
     target: Target,
     definition: App,
     approval: Approval,
-    step: ApprovalStep,
+    position: int,
     instance: Any,
     row: dict[str, Any],
 ) -> list[int]:
     """The step's approvers after the self-approval and distinct-approver rules; admins if none remain."""
+    step = approval.steps[position]
 
     def evaluate(text: str) -> Any:
         expr = engine.expr(definition, target.form.key, text)
@@ -262,7 +263,7 @@ def _approvers(
         excluded.add(instance["submitted_by"])
     if approval.distinct_approvers:
         earlier = select(tasks.c.assignee_id).where(
-            tasks.c.instance_id == instance["id"], tasks.c.status == "approved"
+            tasks.c.instance_id == instance["id"], tasks.c.status == "approved", tasks.c.step_index < position
         )
         excluded.update(conn.execute(earlier).scalars())
     people = [p for p in people if p not in excluded]
@@ -338,7 +339,7 @@ def _tell_assignees(engine: ProcessEngine, conn: Connection, target: Target, peo
     from runtime.model.common import Labels
 
     record = engine.stored(conn, target)
-    context = {"form": target.form.form.label.text(), "app": target.app.app.app}
+    context = {"form": target.form.form.label, "app": target.app.app.app}
     notify(
         conn,
         people,
@@ -382,8 +383,10 @@ def _open_task(conn: Connection, task_id: int, actor: Actor) -> Any:
     return task
 
 
-def task_rows(conn: Connection, user_id: int, status: str, limit: int, offset: int) -> list[dict[str, Any]]:
-    """A user's tasks with the submitter's name, newest first."""
+def task_rows(
+    conn: Connection, user_id: int | None, status: str, limit: int, offset: int, task_id: int | None = None
+) -> list[dict[str, Any]]:
+    """A user's tasks (or one task) with their approval and the submitter's name, newest first."""
     submitter = users.alias("submitter")
     stmt = (
         select(
@@ -397,11 +400,14 @@ def task_rows(conn: Connection, user_id: int, status: str, limit: int, offset: i
                 submitter, submitter.c.id == process_instances.c.submitted_by
             )
         )
-        .where(tasks.c.assignee_id == user_id)
         .order_by(tasks.c.id.desc())
         .limit(limit)
         .offset(offset)
     )
+    if user_id is not None:
+        stmt = stmt.where(tasks.c.assignee_id == user_id)
+    if task_id is not None:
+        stmt = stmt.where(tasks.c.id == task_id)
     if status != "all":
         stmt = stmt.where(tasks.c.status == status)
     return [dict(row) for row in conn.execute(stmt).mappings()]
@@ -411,9 +417,11 @@ def approval_rows(conn: Connection, target: Target) -> list[dict[str, Any]]:
     """The record's approval instances with their tasks, oldest first (two queries)."""
     app, form, record_id = target.where
     table = process_instances
+    submitter = users.alias("submitter")
     found = (
         conn.execute(
-            select(table)
+            select(table, submitter.c.display_name.label("submitter_name"))
+            .select_from(table.outerjoin(submitter, submitter.c.id == table.c.submitted_by))
             .where(
                 table.c.app == app,
                 table.c.form == form,

@@ -119,17 +119,18 @@ def ensure_schedules(engine: ProcessEngine, conn: Connection) -> int:
                 )
             ).first()
             if pending is None:
-                _queue_next(conn, app.app.app, automation, now, now)
+                _queue_next(conn, app.app.app, automation, now, now, app.app.zone())
                 queued += 1
     return queued
 
 
 def _queue_next(
-    conn: Connection, app: str, automation: Automation, after: dt.datetime, now: dt.datetime
+    conn: Connection, app: str, automation: Automation, after: dt.datetime, now: dt.datetime, zone: dt.tzinfo
 ) -> None:
+    """Queue the run at the first cron time after `after`; cron times are read in the app's time zone."""
     assert automation.cron is not None
-    local = after.astimezone(dt.UTC).replace(tzinfo=None)
-    due = next(CronSim(automation.cron, local)).replace(tzinfo=dt.UTC)
+    local = after.astimezone(zone).replace(tzinfo=None)
+    due = next(CronSim(automation.cron, local)).replace(tzinfo=zone).astimezone(dt.UTC)
     key = f"schedule:{app}:{automation.automation}:{due.isoformat()}"
     payload = {"automation": automation.automation}
     jobs.enqueue(conn, "schedule", key, due, payload, now, app=app, form=automation.form)
@@ -165,4 +166,4 @@ def run_schedule(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None
             {"automation": automation.automation, "schedule": automation.cron},
         )
         run_effects(engine, conn, target, app.app, automation.effects, actor, key=f"{job.key}:{record_id}")
-    _queue_next(conn, app.app.app, automation, job.due_at, engine.now())
+    _queue_next(conn, app.app.app, automation, job.due_at, engine.now(), app.app.zone())

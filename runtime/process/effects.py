@@ -9,6 +9,7 @@ A webhook leaves as a job (an outbox row) and is sent by a worker after the comm
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -132,7 +133,7 @@ class Runner:
         spec = effect.webhook
         assert spec is not None
         app, form, record_id = self.target.where
-        job_key = key or f"webhook:{app}:{form}:{record_id}:{self.row.get('version')}:{spec.url}"
+        job_key = key or f"webhook:{uuid.uuid4().hex}"  # a job running the effect passes its stable key
         payload = {
             "url": spec.url,
             "event": spec.event or "process",

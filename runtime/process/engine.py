@@ -146,24 +146,28 @@ class ProcessEngine:
     # -- writing records -----------------------------------------------------------------
 
     @contextmanager
-    def acting(self, *, quiet: bool = False) -> Iterator[None]:
-        """Engine writes: state fields writable, locks lifted, `quiet` skips the update hooks."""
+    def deeper(self) -> Iterator[None]:
+        """One level deeper in a chain of reactions; a chain longer than MAX_DEPTH is refused (409)."""
         depth = _DEPTH.get() + 1
         if depth > MAX_DEPTH:
-            raise Conflict(
-                [
-                    FieldProblem(
-                        None, "loop", f"workflows and automations triggered each other {MAX_DEPTH} times"
-                    )
-                ]
-            )
-        tokens = (_DEPTH.set(depth), ENGINE_WRITE.set(True), _QUIET.set(quiet))
+            message = f"workflows and automations triggered each other more than {MAX_DEPTH} times in a row"
+            raise Conflict([FieldProblem(None, "loop", message)])
+        token = _DEPTH.set(depth)
         try:
             yield
         finally:
-            _QUIET.reset(tokens[2])
-            ENGINE_WRITE.reset(tokens[1])
-            _DEPTH.reset(tokens[0])
+            _DEPTH.reset(token)
+
+    @contextmanager
+    def acting(self, *, quiet: bool = False) -> Iterator[None]:
+        """Engine writes: state fields writable, locks lifted, `quiet` skips the update hooks."""
+        with self.deeper():
+            tokens = (ENGINE_WRITE.set(True), _QUIET.set(quiet))
+            try:
+                yield
+            finally:
+                _QUIET.reset(tokens[1])
+                ENGINE_WRITE.reset(tokens[0])
 
     def write(self, target: Target, values: Record, actor: Actor, *, quiet: bool = False) -> None:
         """Update the record as the engine (validation, formulas and audit apply)."""
@@ -178,6 +182,11 @@ class ProcessEngine:
         return int(created["id"])
 
     # -- the records service's hooks ------------------------------------------------------
+
+    def current_state(self, row: Record, workflow: Workflow) -> str:
+        """The record's state (its workflow's initial state while the field is empty)."""
+        value = row.get(workflow.field)
+        return str(value) if value is not None else workflow.initial().key
 
     def state_field(self, app: CompiledApp, form: CompiledForm) -> str | None:
         """The workflow state field of the form, if it has a workflow."""
@@ -219,13 +228,13 @@ class ProcessEngine:
         record_id: int,
         before: Record,
         after: Record,
+        changed: set[str],
         actor: Actor,
     ) -> None:
         """Reschedule date timers, run updated automations, settle the record."""
         if _QUIET.get():
             return
         target = Target(app, form, record_id)
-        changed = {k for k in after if before.get(k) != after.get(k)} - {"version", "updated_at"}
         if not changed:
             return
         timers.reschedule(self, conn, target, changed, after)
@@ -254,8 +263,9 @@ class ProcessEngine:
         """Take automatic transitions whose guard holds; start approvals whose condition became true."""
         from runtime.process import approvals
 
-        workflows.take_automatic(self, conn, target, actor)
-        approvals.start_when_due(self, conn, target, before, actor)
+        with self.deeper():
+            workflows.take_automatic(self, conn, target, actor)
+            approvals.start_when_due(self, conn, target, before, actor)
 
     def workflow_of(self, conn: Connection, target: Target, instance: Any) -> Workflow | None:
         """The workflow an instance runs (the version it started on)."""

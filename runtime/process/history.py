@@ -2,7 +2,8 @@
 
 They go to the same append-only audit trail as field changes, with their own actions
 (`transition`, `approval_started`, `approve`, `reject`, `delegate`, `transfer`,
-`approved`, `rejected`, `timer`, `automation`), so `GET …/{id}/history` tells the whole story.
+`sent_back`, `approved`, `rejected`, `approval_cancelled`, `timer`, `automation`), so
+`GET …/{id}/history` tells the whole story.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ once. Failures are retried with a growing delay, up to `max_attempts`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,7 @@ def enqueue(
     """Add a job unless one with the same key exists (keys make scheduling idempotent)."""
     values = dict(
         kind=kind,
-        key=key[:200],
+        key=fitted_key(key),
         app=app,
         form=form,
         record_id=record_id,
@@ -80,6 +81,13 @@ def enqueue(
     )
     builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(builder(jobs).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+
+
+def fitted_key(key: str) -> str:
+    """The key itself, or for a long one its start and a digest of the whole (200 characters at most)."""
+    if len(key) <= 200:
+        return key
+    return f"{key[:130]}~{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def cancel(conn: Connection, *conditions: Any) -> int:

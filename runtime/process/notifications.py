@@ -40,7 +40,7 @@ def render(
     text = message.text(language)
     try:
         return TEMPLATES.from_string(text).render(record=record, **(context or {}))
-    except TemplateError as exc:
+    except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
         log.warning("message template failed (%s); sent as written: %s", exc, text)
         return text
 
@@ -66,7 +66,10 @@ def notify(
     builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     written = 0
     for person in people:
-        text = render(message, person.language, record, context)
+        extra = {
+            k: v.text(person.language) if isinstance(v, Labels) else v for k, v in (context or {}).items()
+        }
+        text = render(message, person.language, record, extra)
         app, form, record_id = where or (None, None, None)
         row_key = f"{key}:{person.id}" if key else None
         stmt = builder(notifications).values(

@@ -93,14 +93,10 @@ class ProcessService:
             return self._task(conn, new_id)
 
     def _task(self, conn: Any, task_id: int) -> dict[str, Any]:
-        from sqlalchemy import select
-
-        from runtime.schema.system import tasks
-
-        row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
-        if row is None:
+        rows = approvals.task_rows(conn, None, "all", 1, 0, task_id=task_id)
+        if not rows:
             raise NotFound("task", task_id)
-        return _task_json(dict(row))
+        return _task_json(rows[0])
 
     def notifications(self, actor: Actor, unread_only: bool, limit: int, offset: int) -> dict[str, Any]:
         """The caller's notifications, newest first."""
@@ -177,12 +173,13 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _approval_json(row: dict[str, Any]) -> dict[str, Any]:
+    submitter = row["submitted_by"]
     return {
         "id": row["id"],
         "approval": row["definition"],
         "state": row["state"],
-        "step": row["step"],
-        "submitted_by": row["submitted_by"],
+        "step": next((t["step"] for t in reversed(row["tasks"]) if t["status"] == "open"), None),
+        "submitted_by": None if submitter is None else {"id": submitter, "display": row["submitter_name"]},
         "started_at": _iso(row["started_at"]),
         "ended_at": _iso(row["ended_at"]),
         "tasks": [

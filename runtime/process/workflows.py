@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from runtime.identity.actor import Actor
+from runtime.identity.actor import SYSTEM, Actor
 from runtime.model.process import ANY_STATE, Transition, Workflow
 from runtime.process import automations, jobs, timers
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds
 from runtime.process.history import note
-from runtime.records.access import access_for
-from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotAllowed, NotFound
+from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotAllowed, NotFound, RecordError
 from runtime.records.values import ValueProblem
 from runtime.schema.system import process_instances, tasks
 
@@ -65,7 +64,9 @@ def instance_for(engine: ProcessEngine, conn: Connection, target: Target, workfl
     instance = engine.workflow_instance(conn, target, lock=True)
     if instance is None:
         row = engine.stored(conn, target)
-        state = str(row.get(workflow.field) or workflow.initial().key)
+        state = engine.current_state(row, workflow)
+        if row.get(workflow.field) is None:
+            engine.write(target, {workflow.field: state}, SYSTEM.via("workflow"), quiet=True)
         start_instance(engine, conn, target, workflow, state)
         instance = engine.workflow_instance(conn, target, lock=True)
     return instance
@@ -79,16 +80,15 @@ def available(engine: ProcessEngine, conn: Connection, target: Target, actor: Ac
     instance = engine.workflow_instance(conn, target)
     workflow = engine.workflow_of(conn, target, instance) or workflow
     row = engine.stored(conn, target)
-    state = str(row.get(workflow.field))
+    state = engine.current_state(row, workflow)
+    definition = _definition(engine, conn, target, instance)
     found = []
     for transition in workflow.leaving(state):
-        if (
-            transition.system
-            or transition.auto
-            or not _may_take(engine, conn, target, transition, row, actor)
-        ):
+        if transition.system or transition.auto:
             continue
-        guard = engine.expr(_definition(engine, conn, target, instance), target.form.key, transition.guard)
+        if not _may_take(engine, conn, target, definition, transition, row, actor):
+            continue
+        guard = engine.expr(definition, target.form.key, transition.guard)
         ready = holds(guard, engine.context(conn, target, row, [guard]), actor.user_id)
         label = transition.label.model_dump(exclude_none=True) if transition.label else None
         found.append(
@@ -126,7 +126,7 @@ def take(
     workflow = engine.workflow_of(conn, target, instance) or current
     definition = _definition(engine, conn, target, instance)
     row = engine.stored(conn, target)
-    state = str(row.get(workflow.field))
+    state = engine.current_state(row, workflow)
     transition = next((t for t in workflow.transitions if t.action == action), None)
     if transition is None:
         raise NotFound("action", action)
@@ -135,9 +135,9 @@ def take(
     if not by_engine:
         if transition.system or transition.auto:
             raise NotAllowed(f"'{action}' is taken by the process engine only")
-        if not _may_take(engine, conn, target, transition, row, actor):
+        if not _may_take(engine, conn, target, definition, transition, row, actor):
             raise NotAllowed(f"you may not take '{action}' on this record")
-    given = _given_values(target, transition, values)
+    given = _given_values(target, transition, values, row)
     guard = engine.expr(definition, target.form.key, transition.guard)
     if not holds(guard, engine.context(conn, target, {**row, **given}, [guard]), actor.user_id):
         raise InvalidRecord([FieldProblem(None, "guard", _guard_message(transition))])
@@ -192,7 +192,7 @@ def take_automatic(engine: ProcessEngine, conn: Connection, target: Target, acto
             return
         definition = _definition(engine, conn, target, instance)
         row = engine.stored(conn, target)
-        state = str(row.get(workflow.field))
+        state = engine.current_state(row, workflow)
         chosen = None
         for transition in workflow.leaving(state):
             if not transition.auto:
@@ -226,23 +226,36 @@ def end_all(engine: ProcessEngine, conn: Connection, target: Target) -> None:
 
 
 def _may_take(
-    engine: ProcessEngine, conn: Connection, target: Target, transition: Transition, row: Record, actor: Actor
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    definition: Any,
+    transition: Transition,
+    row: Record,
+    actor: Actor,
 ) -> bool:
+    """Roles and `allowed` decide; with neither, the right to update this very record does."""
     if actor.admin:
         return True
     if not transition.roles and transition.allowed is None:
-        access = access_for(target.form, actor)
-        return access.can("update")
+        try:
+            engine.service.require_in_scope(conn, target.form, target.record_id, actor, "update")
+        except RecordError:
+            return False
+        return True
     if transition.roles and not set(transition.roles) & set(actor.roles):
         return False
     if transition.allowed is not None:
-        allowed = engine.expr(target.app.app, target.form.key, transition.allowed)
+        allowed = engine.expr(definition, target.form.key, transition.allowed)
         return holds(allowed, engine.context(conn, target, row, [allowed]), actor.user_id)
     return True
 
 
-def _given_values(target: Target, transition: Transition, values: Any) -> Record:
-    """The values sent with the action, converted; 422 naming each problem."""
+def _given_values(target: Target, transition: Transition, values: Any, row: Record) -> Record:
+    """The values sent with the action, converted; 422 naming each problem.
+
+    A required field is satisfied by a value given now or one the record already holds.
+    """
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -260,7 +273,8 @@ def _given_values(target: Target, transition: Transition, values: Any) -> Record
         except ValueProblem as exc:
             problems.append(FieldProblem(f"values.{key}", exc.code, str(exc)))
     for key in transition.require:
-        if given.get(key) in (None, "", []) and not any(p.field == f"values.{key}" for p in problems):
+        held = given.get(key) if key in given else row.get(key)
+        if held in (None, "", []) and not any(p.field == f"values.{key}" for p in problems):
             problems.append(FieldProblem(f"values.{key}", "required", f"'{transition.action}' needs {key}"))
     if problems:
         raise InvalidRecord(problems)

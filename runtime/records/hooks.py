@@ -45,9 +45,10 @@ class RecordHooks(Protocol):
         record_id: int,
         before: Stored,
         after: Stored,
+        changed: set[str],
         actor: Actor,
     ) -> None:
-        """React to a changed record."""
+        """React to a changed record (`changed`: the fields that changed, table fields included)."""
 
     def ensure_unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """Refuse a change while an approval holds the record."""

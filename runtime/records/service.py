@@ -162,7 +162,7 @@ class RecordsService:
                 creating=True,
                 path=prefix,
                 user_id=actor.user_id,
-                restricted=self._restricted(app, form, access),
+                restricted=self._restricted(app, form, access, creating=True),
                 read_only_too=ENGINE_WRITE.get(),
             )
             prepared.append((prefix, item))
@@ -250,7 +250,7 @@ class RecordsService:
                 audit.record(conn, app.app.app, form.key, record_id, "update", actor, changes)
                 if self.hooks is not None:
                     now = self.store.stored_row(conn, form, record_id)
-                    self.hooks.updated(conn, app, form, record_id, stored, now, actor)
+                    self.hooks.updated(conn, app, form, record_id, stored, now, set(changes), actor)
                     after = self.store.read_one(conn, app, form, record_id)
                 return Visibility(self, app, actor).shape(conn, form, [after])[0]
         finally:
@@ -326,14 +326,18 @@ class RecordsService:
         """The record as the actor may see it."""
         return self._visible_one(conn, app, form, record_id, actor)
 
-    def _restricted(self, app: CompiledApp, form: CompiledForm, access: Access) -> dict[str, str]:
+    def _restricted(
+        self, app: CompiledApp, form: CompiledForm, access: Access, *, creating: bool = False
+    ) -> dict[str, str]:
         """Fields the actor may not write; a workflow's state field moves only by transitions.
 
-        System callers (imports, demo data, the engine) may write states directly.
+        The engine writes states; system callers (imports, demo data) may give the state
+        a record is created in, never change it afterwards.
         """
         found = _restricted(access)
         state = self.hooks.state_field(app, form) if self.hooks is not None else None
-        if state is not None and not ENGINE_WRITE.get() and not access.actor.system:
+        trusted = ENGINE_WRITE.get() or (creating and access.actor.system)
+        if state is not None and not trusted:
             found.setdefault(state, "read_only")
         return found
 

@@ -166,3 +166,21 @@ def test_a_second_workflow_on_a_form_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, {"workflows/deal.yaml": WORKFLOW, "workflows/other.yaml": other}) == [
         "workflows/other.yaml:2:7: form 'deal' already has workflow 'deal_flow'"
     ]
+
+
+def test_created_records_keep_their_numbering_and_store_in_keeps_one_record(tmp_path: Path) -> None:
+    numbered = "  - {key: number, type: auto_number, pattern: 'D-{#####}'}\n"
+    deal = DEAL + numbered + "  - {key: copy, type: link, to: deal}\n"
+    pack = write_pack(tmp_path / "pack", {"deal": deal, "line": LINE})
+    bad = WORKFLOW.replace(
+        "to: won}",
+        "to: won, effects: [{create: {form: deal, values: {number: \"'x'\"}}},"
+        " {create: {form: deal, for_each: lines, store_in: copy}}]}",
+    )
+    write_files(pack, {"workflows/deal.yaml": bad})
+    with pytest.raises(DefinitionError) as caught:
+        load_pack(pack)
+    assert [str(p) for p in caught.value.problems] == [
+        "workflows/deal.yaml:6:89: 'number' is numbered automatically and cannot be set",
+        "workflows/deal.yaml:6:148: store_in keeps one record: it cannot go with for_each",
+    ]

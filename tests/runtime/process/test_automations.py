@@ -154,3 +154,37 @@ def test_automations_that_trigger_each_other_for_ever_are_refused_and_change_not
         app.service.update("t", "item", item, {"ping": 1})
     assert caught.value.problems[0].code == "loop"
     assert app.service.get("t", "item", item)["ping"] == 0
+
+
+def test_cron_times_are_read_in_the_app_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from runtime.model.process import Automation
+
+    nightly = Automation.model_validate(
+        {
+            "automation": "n",
+            "form": "item",
+            "trigger": "schedule",
+            "cron": "0 2 * * *",
+            "effects": [{"transition": "x"}],
+        }
+    )
+    queued: list[dt.datetime] = []
+
+    class Recorder:
+        dialect = type("D", (), {"name": "sqlite"})()
+
+        def execute(self, stmt: object) -> None:
+            queued.append(stmt.compile().params["due_at"])  # type: ignore[attr-defined]
+
+    automations._queue_next(Recorder(), "t", nightly, START, START, ZoneInfo("Asia/Shanghai"))  # type: ignore[arg-type]
+    assert queued == [dt.datetime(2026, 12, 1, 18, 0, tzinfo=dt.UTC)]  # 02:00 on 2 Dec in Shanghai
+
+
+def test_a_message_template_that_fails_is_sent_as_written(app: Runtime) -> None:
+    from runtime.model.common import Labels
+    from runtime.process.notifications import render
+
+    assert render(Labels(en="{{ 1 // 0 }} left"), "en", {}) == "{{ 1 // 0 }} left"
+    assert render(Labels(en="{{ record.title.missing.deeper }}!"), "en", {"title": "x"}) == "!"

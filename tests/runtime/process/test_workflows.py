@@ -324,3 +324,60 @@ def _user_id(runtime: Runtime, username: str) -> int:
 
     with write(runtime.engine) as conn:
         return user_id_of(conn, username)
+
+
+LOOP = """
+workflow: loop
+form: flip
+field: side
+states: [{key: up, initial: true}, {key: down}]
+transitions:
+  - {action: fall, from: up, to: down, auto: true, guard: "armed"}
+  - {action: rise, from: down, to: up, auto: true, guard: "armed"}
+  - {action: arm, from: [up, down], to: up, fields: [armed], require: [armed]}
+"""
+FLIP = """
+form: flip
+label: Flip
+fields:
+  - {key: side, type: select, options: [up, down]}
+  - {key: armed, type: boolean, default: false}
+permissions:
+  - {roles: [dev], can: [create, read], scope: all}
+  - {roles: [dev], can: [update], scope: own}
+"""
+
+
+@pytest.fixture
+def flip(db_url: str, tmp_path: Path) -> Runtime:
+    pack = write_pack(tmp_path / "flip", {"flip": FLIP})
+    (pack / "app.yaml").write_text("app: t\nlabel: T\nversion: 1.0.0\nroles: [{key: dev}]\n")
+    write_files(pack, {"workflows/flip.yaml": LOOP})
+    runtime, _ = serve(pack, db_url, tmp_path / "files")
+    return runtime
+
+
+def test_automatic_transitions_that_go_round_in_circles_are_refused_and_change_nothing(flip: Runtime) -> None:
+    dev = client(flip, "dev", "dev")
+    record = dev.post("/api/v1/t/flip", json={}).json()["id"]
+    looping = dev.post(f"/api/v1/t/flip/{record}/transitions/arm", json={"values": {"armed": True}})
+    assert looping.status_code == 409
+    assert looping.json()["errors"][0]["code"] == "loop"
+    stored = dev.get(f"/api/v1/t/flip/{record}").json()
+    assert (stored["armed"], stored["side"], stored["version"]) == (False, "up", 1)
+
+
+def test_a_required_value_the_record_already_holds_satisfies_the_action(flip: Runtime) -> None:
+    dev = client(flip, "dev", "dev")
+    record = dev.post("/api/v1/t/flip", json={"armed": False}).json()["id"]
+    taken = dev.post(f"/api/v1/t/flip/{record}/transitions/arm", json={})
+    assert taken.status_code == 200, taken.text  # armed is false, not empty: the record holds a value
+
+
+def test_without_roles_an_action_needs_the_right_to_update_this_record(flip: Runtime) -> None:
+    mine, theirs = client(flip, "dev", "dev"), client(flip, "dev2", "dev")
+    record = mine.post("/api/v1/t/flip", json={}).json()["id"]
+    assert [a["action"] for a in theirs.get(f"/api/v1/t/flip/{record}/transitions").json()["items"]] == []
+    refused = theirs.post(f"/api/v1/t/flip/{record}/transitions/arm", json={"values": {"armed": False}})
+    assert refused.status_code == 403
+    assert [a["action"] for a in mine.get(f"/api/v1/t/flip/{record}/transitions").json()["items"]] == ["arm"]
