@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -12,6 +13,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
 from runtime.boot import Runtime, start
+
+
+class ManualClock:
+    """A clock a test moves by hand: `clock.now = …`; pass it where a clock is injected."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
 
 APP_YAML = """\
 app: {key}

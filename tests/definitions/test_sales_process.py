@@ -25,28 +25,18 @@ from runtime.process.worker import Worker
 from runtime.schema.system import notifications, users
 from runtime.seed import demo_file, seed_demo, seed_users
 from tests.definitions.test_sales_scoring import WEBINAR_LEAD
-from tests.support import SALES, user_token
+from tests.support import SALES, ManualClock, user_token
 
 START = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def sales(db_url: str, tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
+def sales(db_url: str, tmp_path: Path, clock: ManualClock):  # type: ignore[no-untyped-def]
     runtime = start([SALES], db_url, tmp_path / "files", clock=clock)
     people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
     assert people is not None and data is not None
@@ -103,7 +93,7 @@ def approve_all(runtime: Runtime, record: int, *approvers: str) -> None:
 
 
 def test_a_lead_reaches_mql_is_handed_off_reminded_escalated_and_converted(
-    sales: Runtime, clock: Clock
+    sales: Runtime, clock: ManualClock
 ) -> None:
     marketing, manager, rep = (as_user(sales, n) for n in ("wu.marketing", "qian.manager", "li.rep"))
     lead = marketing.post("/api/v1/sales/lead", json=WEBINAR_LEAD).json()
@@ -224,7 +214,7 @@ def test_a_rejected_quote_returns_to_draft_with_the_comment_and_can_be_resubmitt
 
 
 def test_a_signed_contract_becomes_an_order_with_its_payment_plan_and_reminders(
-    sales: Runtime, clock: Clock
+    sales: Runtime, clock: ManualClock
 ) -> None:
     rep = as_user(sales, "li.rep")
     account = sales.service.list_page("sales", "account", [])["items"][0]["id"]

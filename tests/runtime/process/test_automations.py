@@ -16,7 +16,7 @@ from runtime.process.engine import engine_for
 from runtime.process.worker import Worker
 from runtime.records.errors import Conflict
 from runtime.schema.system import jobs
-from tests.support import write_files, write_pack
+from tests.support import ManualClock, write_files, write_pack
 
 ITEM = """
 form: item
@@ -57,23 +57,13 @@ AUTOMATIONS = {
 START = dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path, clock: Clock) -> Runtime:
+def app(db_url: str, tmp_path: Path, clock: ManualClock) -> Runtime:
     pack = write_pack(tmp_path / "pack", {"item": ITEM})
     files = {"workflows/item.yaml": WORKFLOW}
     files.update(
@@ -124,7 +114,7 @@ def test_transitioned_automations_match_the_action_or_the_target_state(app: Runt
 
 
 def test_a_scheduled_automation_runs_at_its_cron_times_on_the_records_it_selects(
-    app: Runtime, clock: Clock
+    app: Runtime, clock: ManualClock
 ) -> None:
     old = app.service.create("t", "item", {"title": "old", "expires": "2026-11-30"})["id"]
     fresh = app.service.create("t", "item", {"title": "fresh", "expires": "2026-12-31"})["id"]

@@ -14,7 +14,7 @@ from runtime.identity.directory import create_department, create_user, user_id_o
 from runtime.process.engine import engine_for
 from runtime.process.worker import Worker
 from runtime.schema.system import jobs, notifications
-from tests.support import write_files, write_pack
+from tests.support import ManualClock, write_files, write_pack
 
 TASK = """
 form: task
@@ -63,26 +63,13 @@ timers:
 START = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(db_url: str, tmp_path: Path, clock: Clock) -> Runtime:
+def app(db_url: str, tmp_path: Path, clock: ManualClock) -> Runtime:
     pack = write_pack(tmp_path / "pack", {"task": TASK})
     (pack / "app.yaml").write_text("app: t\nlabel: T\nversion: 1.0.0\ntimezone: Asia/Shanghai\n")
     write_files(pack, {"workflows/task.yaml": WORKFLOW})
@@ -121,9 +108,11 @@ def owner(runtime: Runtime, username: str) -> int:
         return user_id_of(conn, username)
 
 
-def test_a_timer_fires_after_entering_the_state_and_repeats_its_rounds(app: Runtime, clock: Clock) -> None:
+def test_a_timer_fires_after_entering_the_state_and_repeats_its_rounds(
+    app: Runtime, clock: ManualClock
+) -> None:
     task = app.service.create("t", "task", {"title": "a"})["id"]
-    clock.advance(hours=1, minutes=59)
+    clock.now += dt.timedelta(hours=1, minutes=59)
     assert run_due(app) == 0
     for hour, expected in ((2, 1), (3, 2), (4, 3), (9, 3)):
         clock.now = START + dt.timedelta(hours=hour)
@@ -137,9 +126,9 @@ def test_a_timer_fires_after_entering_the_state_and_repeats_its_rounds(app: Runt
     ]
 
 
-def test_a_false_condition_skips_the_effects(app: Runtime, clock: Clock) -> None:
+def test_a_false_condition_skips_the_effects(app: Runtime, clock: ManualClock) -> None:
     task = app.service.create("t", "task", {"title": "a"})["id"]
-    clock.advance(hours=3)
+    clock.now += dt.timedelta(hours=3)
     run_due(app)
     assert record(app, task)["title"] == "a"
     with app.engine.connect() as conn:
@@ -147,11 +136,11 @@ def test_a_false_condition_skips_the_effects(app: Runtime, clock: Clock) -> None
     assert never == "done"
 
 
-def test_leaving_the_state_cancels_its_timers(app: Runtime, clock: Clock) -> None:
+def test_leaving_the_state_cancels_its_timers(app: Runtime, clock: ManualClock) -> None:
     task = app.service.create("t", "task", {"title": "a"})["id"]
-    clock.advance(hours=1)
+    clock.now += dt.timedelta(hours=1)
     take(app, task, "wait")
-    clock.advance(hours=10)
+    clock.now += dt.timedelta(hours=10)
     run_due(app)
     assert record(app, task)["pings"] == 0
     with app.engine.connect() as conn:
@@ -159,21 +148,21 @@ def test_leaving_the_state_cancels_its_timers(app: Runtime, clock: Clock) -> Non
     assert any(":nudge:" in key for key in cancelled)
 
 
-def test_coming_back_to_a_state_starts_its_timers_again(app: Runtime, clock: Clock) -> None:
+def test_coming_back_to_a_state_starts_its_timers_again(app: Runtime, clock: ManualClock) -> None:
     task = app.service.create("t", "task", {"title": "a"})["id"]
-    clock.advance(hours=1)
+    clock.now += dt.timedelta(hours=1)
     take(app, task, "wait")
     take(app, task, "resume")
-    clock.advance(hours=1, minutes=30)  # 2.5 h after creation, 1.5 h after coming back
+    clock.now += dt.timedelta(hours=1, minutes=30)  # 2.5 h after creation, 1.5 h after coming back
     run_due(app)
     assert record(app, task)["pings"] == 0
-    clock.advance(minutes=30)
+    clock.now += dt.timedelta(minutes=30)
     run_due(app)
     assert record(app, task)["pings"] == 1
 
 
 def test_a_date_timer_counts_from_the_start_of_the_day_in_the_app_time_zone(
-    app: Runtime, clock: Clock
+    app: Runtime, clock: ManualClock
 ) -> None:
     task = app.service.create(
         "t", "task", {"title": "report", "due": "2026-12-05", "owner": owner(app, "worker")}
@@ -192,7 +181,7 @@ def test_a_date_timer_counts_from_the_start_of_the_day_in_the_app_time_zone(
     assert task["status"] == "todo"
 
 
-def test_changing_the_date_moves_the_timer(app: Runtime, clock: Clock) -> None:
+def test_changing_the_date_moves_the_timer(app: Runtime, clock: ManualClock) -> None:
     task = app.service.create(
         "t", "task", {"title": "a", "due": "2026-12-05", "owner": owner(app, "worker")}
     )["id"]
@@ -212,7 +201,9 @@ def test_changing_the_date_moves_the_timer(app: Runtime, clock: Clock) -> None:
     assert [d.astimezone(dt.UTC).date() for d in pending] == [dt.date(2026, 12, 18)]  # 19th 00:00 +08:00
 
 
-def test_a_time_already_past_fires_at_once_but_only_on_the_first_stay(app: Runtime, clock: Clock) -> None:
+def test_a_time_already_past_fires_at_once_but_only_on_the_first_stay(
+    app: Runtime, clock: ManualClock
+) -> None:
     task = app.service.create(
         "t", "task", {"title": "late", "due": "2026-12-02", "owner": owner(app, "worker")}
     )["id"]
@@ -223,7 +214,9 @@ def test_a_time_already_past_fires_at_once_but_only_on_the_first_stay(app: Runti
         assert len(conn.execute(select(notifications.c.id)).all()) == 1
 
 
-def test_an_escalation_reassigns_to_the_manager_and_takes_a_transition(app: Runtime, clock: Clock) -> None:
+def test_an_escalation_reassigns_to_the_manager_and_takes_a_transition(
+    app: Runtime, clock: ManualClock
+) -> None:
     task = app.service.create(
         "t", "task", {"title": "a", "due": "2026-12-02", "owner": owner(app, "worker")}
     )["id"]
