@@ -33,7 +33,7 @@ class ProcessService:
 
     def transitions(self, app: str, form: str, record_id: int, actor: Actor) -> list[dict[str, Any]]:
         """The actions the caller may take on the record now."""
-        with write(self.db) as conn:
+        with self.db.connect() as conn:
             target = self._readable(conn, app, form, record_id, actor)
             return workflows.available(self.engine, conn, target, actor)
 
@@ -53,7 +53,7 @@ class ProcessService:
 
     def approvals(self, app: str, form: str, record_id: int, actor: Actor) -> list[dict[str, Any]]:
         """The record's approvals with their tasks, decisions and comments."""
-        with write(self.db) as conn:
+        with self.db.connect() as conn:
             target = self._readable(conn, app, form, record_id, actor)
             return [_approval_json(row) for row in approvals.approval_rows(conn, target)]
 
@@ -66,7 +66,7 @@ class ProcessService:
                 "invalid",
                 "status is open, approved, rejected, delegated, transferred, cancelled or all",
             )
-        with write(self.db) as conn:
+        with self.db.connect() as conn:
             rows = approvals.task_rows(conn, user, status, limit + 1, offset)
         items = [_task_json(row) for row in rows[:limit]]
         return {"items": items, "next_offset": offset + limit if len(rows) > limit else None}
@@ -100,7 +100,7 @@ class ProcessService:
 
     def notifications(self, actor: Actor, unread_only: bool, limit: int, offset: int) -> dict[str, Any]:
         """The caller's notifications, newest first."""
-        with write(self.db) as conn:
+        with self.db.connect() as conn:
             return notifications.list_for(
                 conn, _user(actor), unread_only=unread_only, limit=limit, offset=offset
             )
