@@ -64,7 +64,10 @@ def enqueue(
     instance_id: int | None = None,
     max_attempts: int = 5,
 ) -> None:
-    """Add a job unless one with the same key exists (keys make scheduling idempotent)."""
+    """Add a job unless one with the same key exists (keys make scheduling idempotent).
+
+    A cancelled job with the key is queued again with the new time and payload.
+    """
     values = dict(
         kind=kind,
         key=fitted_key(key),
@@ -80,7 +83,12 @@ def enqueue(
         created_at=now,
     )
     builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(builder(jobs).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    stmt = builder(jobs).values(**values)
+    revived = {"status": PENDING, "due_at": due_at, "payload": payload, "attempts": 0, "last_error": None}
+    # the same key again: a cancelled job comes back (a date moved back), a live or done one stays
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["key"], set_=revived, where=jobs.c.status == CANCELLED)
+    )
 
 
 def fitted_key(key: str) -> str:
@@ -107,6 +115,15 @@ def claimable(now: dt.datetime) -> Any:
 def claim(engine: Engine, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Job]:
     """Claim up to `limit` due jobs for `worker`, oldest due first, in one transaction."""
     with write(engine) as conn:
+        conn.execute(  # a worker died on the job's last attempt: give up rather than retry for ever
+            update(jobs)
+            .where(
+                jobs.c.status == RUNNING,
+                jobs.c.lease_expires_at < now,
+                jobs.c.attempts >= jobs.c.max_attempts,
+            )
+            .values(status=FAILED, finished_at=now, last_error="the lease expired on the last attempt")
+        )
         stmt = select(jobs.c.id).where(claimable(now)).order_by(jobs.c.due_at, jobs.c.id).limit(limit)
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)

@@ -68,7 +68,7 @@ def reschedule(
                 conn,
                 jobs.table.c.instance_id == instance["id"],
                 jobs.table.c.kind == "timer",
-                jobs.table.c.key.like(f"timer:{instance['id']}:%:{timer.key}:%"),
+                jobs.table.c.key.like(f"timer:{instance['id']}:%:{_escaped(timer.key)}:%", escape="\\"),
             )
             _queue(engine, conn, target, timer, instance, row, round_=0)
 
@@ -172,3 +172,8 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _escaped(text: str) -> str:
+    """`text` for a LIKE pattern: its `_` and `%` match only themselves."""
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")

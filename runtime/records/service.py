@@ -224,8 +224,8 @@ class RecordsService:
             with self.store.writing() as conn:
                 self._in_scope(conn, form, record_id, access, "update")
                 self._unlocked(conn, app, form, record_id)
+                stored = self.store.stored_row(conn, form, record_id, lock=True)  # writers queue here
                 before = self.store.read_one(conn, app, form, record_id)
-                stored = self.store.stored_row(conn, form, record_id)
                 current = int(stored["version"])
                 expect_version(current, expected_version)
                 item.record_id = record_id
@@ -241,7 +241,13 @@ class RecordsService:
                     reveal=lambda ids: self._readable(conn, access, ids),
                 )
                 values = {**item.values, "updated_at": self.clock(), "version": current + 1}
-                conn.execute(update(form.table).where(form.table.c.id == record_id).values(**values))
+                changed = conn.execute(
+                    update(form.table)
+                    .where(form.table.c.id == record_id, form.table.c.version == current)
+                    .values(**values)
+                )
+                if changed.rowcount != 1:  # a concurrent writer got there first (SQLite has no row lock)
+                    raise Conflict([FieldProblem(None, "version_conflict", "the record changed meanwhile")])
                 for key, rows in item.children.items():
                     self.store.replace_children(conn, form.children[key], record_id, rows)
                 self.store.after_write(conn, app, form)

@@ -175,8 +175,14 @@ class Store:
         if new_rows:
             conn.execute(insert(table), new_rows)
 
-    def stored_row(self, conn: Connection, form: CompiledForm, record_id: int) -> dict[str, Any]:
-        row = conn.execute(select(form.table).where(form.table.c.id == record_id)).mappings().first()
+    def stored_row(
+        self, conn: Connection, form: CompiledForm, record_id: int, *, lock: bool = False
+    ) -> dict[str, Any]:
+        """The record's row as stored; `lock` holds it until the transaction ends (PostgreSQL)."""
+        stmt = select(form.table).where(form.table.c.id == record_id)
+        if lock and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).mappings().first()
         if row is None:
             raise NotFound(form.key, record_id)
         return dict(row)

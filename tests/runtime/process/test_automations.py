@@ -178,3 +178,16 @@ def test_a_message_template_that_fails_is_sent_as_written(app: Runtime) -> None:
 
     assert render(Labels(en="{{ 1 // 0 }} left"), "en", {}) == "{{ 1 // 0 }} left"
     assert render(Labels(en="{{ record.title.missing.deeper }}!"), "en", {"title": "x"}) == "!"
+
+
+def test_concurrent_updates_lose_no_effect(app: Runtime) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    item = app.service.create("t", "item", {"title": "a"})["id"]
+
+    def bump(n: int) -> None:
+        app.service.update("t", "item", item, {"title": f"t{n}"})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(bump, range(16)))
+    assert log(app, item) == "t" * 16  # every title change ran its automation once, none overwritten

@@ -227,3 +227,22 @@ def test_an_escalation_reassigns_to_the_manager_and_takes_a_transition(
     assert done["assignee"]["id"] == owner(app, "boss")  # type: ignore[index]
     channels = {h["channel"] for h in app.service.history("t", "task", task) if h["action"] == "update"}
     assert channels == {"timer"}
+
+
+def test_a_date_moved_away_and_back_brings_its_timer_back(app: Runtime, clock: ManualClock) -> None:
+    task = app.service.create(
+        "t", "task", {"title": "a", "due": "2026-12-10", "owner": owner(app, "worker")}
+    )["id"]
+    app.service.update("t", "task", task, {"due": "2026-12-20"})
+    app.service.update("t", "task", task, {"due": "2026-12-10"})
+    with app.engine.connect() as conn:
+        pending = (
+            conn.execute(
+                select(jobs.c.due_at).where(
+                    jobs.c.key.like("%:due\\_soon:%", escape="\\"), jobs.c.status == "pending"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [d.astimezone(dt.UTC) for d in pending] == [dt.datetime(2026, 12, 8, 16, 0, tzinfo=dt.UTC)]
