@@ -38,10 +38,14 @@ def run_effects(
     *,
     key: str | None = None,
     submitter: int | None = None,
+    row: Record | None = None,
 ) -> None:
-    """Run the effects in order on the record, each seeing what the ones before it did."""
+    """Run the effects in order on the record, each seeing what the ones before it did.
+
+    `row`, when the caller has just read the record, saves reading it for the first effect.
+    """
     for index, effect in enumerate(effects):
-        runner = Runner(engine, conn, target, definition, actor, submitter)
+        runner = Runner(engine, conn, target, definition, actor, submitter, row if index == 0 else None)
         condition = runner.expr(effect.when)
         if not holds(condition, runner.context([condition]), actor.user_id):
             continue
@@ -59,6 +63,7 @@ class Runner:
         definition: App,
         actor: Actor,
         submitter: int | None,
+        row: Record | None = None,
     ) -> None:
         self.engine = engine
         self.conn = conn
@@ -66,7 +71,7 @@ class Runner:
         self.definition = definition
         self.actor = actor
         self.submitter = submitter
-        self.row = engine.stored(conn, target)
+        self.row = row if row is not None else engine.stored(conn, target)
 
     def expr(self, text: str | None, form: str | None = None) -> Expr | None:
         """A compiled expression on the record's form (or another form of the definition)."""

@@ -173,7 +173,7 @@ class ProcessEngine:
         """Update the record as the engine (validation, formulas and audit apply)."""
         with self.acting(quiet=quiet):
             app, form, record_id = target.where
-            self.service.update(app, form, record_id, values, actor=actor)
+            self.service.apply_update(app, form, record_id, values, actor)
 
     def create(self, app_key: str, form_key: str, values: Record, actor: Actor) -> int:
         """Create a record as the engine; answers its id."""

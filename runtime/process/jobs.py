@@ -113,7 +113,11 @@ def claimable(now: dt.datetime) -> Any:
 
 
 def claim(engine: Engine, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Job]:
-    """Claim up to `limit` due jobs for `worker`, oldest due first, in one transaction."""
+    """Claim up to `limit` due jobs for `worker`, oldest due first, in one transaction.
+
+    One `WITH chosen AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE … RETURNING` claims them; the
+    claim repeats the due condition, so a job finished meanwhile is not claimed again.
+    """
     with write(engine) as conn:
         conn.execute(  # a worker died on the job's last attempt: give up rather than retry for ever
             update(jobs)
@@ -124,24 +128,21 @@ def claim(engine: Engine, worker: str, now: dt.datetime, lease: dt.timedelta, li
             )
             .values(status=FAILED, finished_at=now, last_error="the lease expired on the last attempt")
         )
-        stmt = select(jobs.c.id).where(claimable(now)).order_by(jobs.c.due_at, jobs.c.id).limit(limit)
+        picked = select(jobs.c.id).where(claimable(now)).order_by(jobs.c.due_at, jobs.c.id).limit(limit)
         if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(conn.execute(stmt).scalars())
-        if not ids:
-            return []
-        conn.execute(
+            picked = picked.with_for_update(skip_locked=True)
+        # a materialized CTE runs the locking SELECT once (an IN subquery may run it again)
+        chosen = picked.cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql")
+        rows = conn.execute(
             update(jobs)
-            .where(jobs.c.id.in_(ids), claimable(now))
+            .where(jobs.c.id == chosen.c.id, claimable(now))
             .values(
                 status=RUNNING,
                 lease_owner=worker,
                 lease_expires_at=now + lease,
                 attempts=jobs.c.attempts + 1,
             )
-        )
-        rows = conn.execute(
-            select(jobs).where(jobs.c.id.in_(ids), jobs.c.lease_owner == worker, jobs.c.status == RUNNING)
+            .returning(*jobs.c)
         ).mappings()
         found = [_job(row) for row in rows]
     return sorted(found, key=lambda j: (j.due_at, j.id))

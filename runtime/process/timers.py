@@ -58,6 +58,9 @@ def reschedule(
     engine: ProcessEngine, conn: Connection, target: Target, changed: set[str], row: Record
 ) -> None:
     """Move pending timers whose date field changed."""
+    current = target.app.app.workflow_of(target.form.key)
+    if current is None or not any(t.field in changed for t in current.timers):
+        return  # the published workflow has no timer on these fields
     instance = engine.workflow_instance(conn, target)
     workflow = engine.workflow_of(conn, target, instance) if instance is not None else None
     if workflow is None:
@@ -155,9 +158,9 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
             target,
             "timer",
             actor,
-            {"timer": timer.key, "state": timer.state, "round": job.payload.get("round", 0)},
+            {"timer": timer.key, "state": instance["state"], "round": job.payload.get("round", 0)},
         )
-        run_effects(engine, conn, target, definition, timer.effects, actor, key=job.key)
+        run_effects(engine, conn, target, definition, timer.effects, actor, key=job.key, row=row)
     round_ = int(job.payload.get("round", 0))
     if timer.repeat is not None and round_ < timer.repeat.times:
         still = (

@@ -27,6 +27,7 @@ import httpx
 from runtime.db import write
 from runtime.identity.actor import SYSTEM
 from runtime.process import automations, jobs, mail, timers
+from runtime.process.bulk import BulkTimers
 from runtime.process.engine import ProcessEngine
 from runtime.records.errors import NotFound
 
@@ -62,20 +63,69 @@ class Worker:
         self.batch = batch
         self.http = http or httpx.post
         self.stats = WorkerStats()
+        self.bulk = BulkTimers(engine)
 
     def run_once(self) -> int:
         """Claim one batch of due jobs and run them; answers how many were claimed."""
         claimed = jobs.claim(self.db, self.name, self.engine.now(), self.lease, self.batch)
+        together = [job for job in claimed if job.kind not in OUTSIDE]
+        if together:
+            self.run_together(together)
         for job in claimed:
-            self.run(job)
+            if job.kind in OUTSIDE:
+                self.run(job)
         return len(claimed)
+
+    def run_together(self, batch: list[jobs.Job]) -> None:
+        """Run jobs that only touch the database in one transaction, each inside a savepoint.
+
+        Each job's effects and done mark still commit together or not at all; a job that
+        fails or lost its lease is rolled back to its savepoint alone. One commit for the
+        batch instead of one per job. Should the commit itself fail, each job runs alone.
+        """
+        finished: list[jobs.Job] = []
+        failed: list[tuple[jobs.Job, str]] = []
+        lost = 0
+        try:
+            with write(self.db) as conn:
+                savepoint = conn.begin_nested()
+                try:
+                    alone = self.bulk.fire(conn, batch, self.name)
+                    savepoint.commit()
+                except Exception:
+                    savepoint.rollback()
+                    alone = batch
+                finished.extend(job for job in batch if job not in alone)
+                for job in alone:
+                    savepoint = conn.begin_nested()
+                    try:
+                        self._handler(job)(conn, job)
+                        jobs.complete(conn, job, self.name, self.engine.now())
+                    except jobs.LeaseLost:
+                        savepoint.rollback()
+                        lost += 1
+                        continue
+                    except Exception as exc:
+                        savepoint.rollback()
+                        failed.append((job, f"{type(exc).__name__}: {exc}"))
+                        continue
+                    savepoint.commit()
+                    finished.append(job)
+        except Exception:
+            for job in batch:
+                self.run(job)
+            return
+        self.stats.lost += lost
+        for job in finished:
+            self._count(job)
+        for job, error in failed:
+            self.stats.failed += 1
+            jobs.fail(self.db, job, self.name, self.engine.now(), error)
 
     def run(self, job: jobs.Job) -> None:
         """Run one claimed job: its effects and its done mark commit together, or the job is retried."""
         try:
-            handler = getattr(self, f"_{job.kind}", None)
-            if handler is None:
-                raise ValueError(f"unknown job kind '{job.kind}'")
+            handler = self._handler(job)
             if job.kind in OUTSIDE:
                 handler(None, job)  # no transaction (and on SQLite no write lock) while waiting on others
                 with write(self.db) as conn:
@@ -91,8 +141,17 @@ class Worker:
             self.stats.failed += 1
             jobs.fail(self.db, job, self.name, self.engine.now(), f"{type(exc).__name__}: {exc}")
             return
+        self._count(job)
+
+    def _count(self, job: jobs.Job) -> None:
         self.stats.done += 1
         self.stats.by_kind[job.kind] = self.stats.by_kind.get(job.kind, 0) + 1
+
+    def _handler(self, job: jobs.Job) -> Callable[[Any, jobs.Job], None]:
+        handler = getattr(self, f"_{job.kind}", None)
+        if handler is None:
+            raise ValueError(f"unknown job kind '{job.kind}'")
+        return handler  # type: ignore[no-any-return]
 
     def run_until_idle(self, max_rounds: int | None = None) -> WorkerStats:
         """Run batches until no job is due (tests and `--until-idle`)."""

@@ -190,6 +190,8 @@ def take_automatic(engine: ProcessEngine, conn: Connection, target: Target, acto
         workflow = engine.workflow_of(conn, target, instance)
         if workflow is None:
             return
+        if not any(t.auto for t in workflow.transitions):
+            return
         definition = _definition(engine, conn, target, instance)
         row = engine.stored(conn, target)
         state = engine.current_state(row, workflow)

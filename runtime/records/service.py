@@ -209,6 +209,40 @@ class RecordsService:
     ) -> Row:
         """Change the given fields; with `expected_version`, refuse a stale write (409)."""
         app, form = self.resolve(app_key, form_key)
+        token = CURRENT_USER.set(actor.user_id)
+        try:
+            with self.store.writing() as conn:
+                after = self._update(
+                    conn, app, form, record_id, data, expected_version, actor, allow_duplicate
+                )
+                if after is None:
+                    after = self.store.read_one(conn, app, form, record_id)
+                return Visibility(self, app, actor).shape(conn, form, [after])[0]
+        finally:
+            CURRENT_USER.reset(token)
+
+    def apply_update(self, app_key: str, form_key: str, record_id: int, data: Any, actor: Actor) -> None:
+        """`update` without an answer: the process engine's writes skip reading the record back."""
+        app, form = self.resolve(app_key, form_key)
+        token = CURRENT_USER.set(actor.user_id)
+        try:
+            with self.store.writing() as conn:
+                self._update(conn, app, form, record_id, data, None, actor, True)
+        finally:
+            CURRENT_USER.reset(token)
+
+    def _update(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        data: Any,
+        expected_version: int | None,
+        actor: Actor,
+        allow_duplicate: bool,
+    ) -> Row | None:
+        """Validate and write a change in `conn`; answers the record after it (None when hooks ran)."""
         access = access_for(form, actor)
         access.require("update")
         item, problems = prepare(
@@ -219,48 +253,43 @@ class RecordsService:
             restricted=self._restricted(app, form, access),
             read_only_too=ENGINE_WRITE.get(),
         )
-        token = CURRENT_USER.set(actor.user_id)
-        try:
-            with self.store.writing() as conn:
-                self._in_scope(conn, form, record_id, access, "update")
-                self._unlocked(conn, app, form, record_id)
-                stored = self.store.stored_row(conn, form, record_id, lock=True)  # writers queue here
-                before = self.store.read_one(conn, app, form, record_id)
-                current = int(stored["version"])
-                expect_version(current, expected_version)
-                item.record_id = record_id
-                problems.extend(evaluate(conn, app, form, [("", item)], {record_id: stored}))
-                self.store.check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
-                self.store.dedupe(
-                    conn,
-                    form,
-                    [("", item)],
-                    stored,
-                    allow_duplicate,
-                    own_id=record_id,
-                    reveal=lambda ids: self._readable(conn, access, ids),
-                )
-                values = {**item.values, "updated_at": self.clock(), "version": current + 1}
-                changed = conn.execute(
-                    update(form.table)
-                    .where(form.table.c.id == record_id, form.table.c.version == current)
-                    .values(**values)
-                )
-                if changed.rowcount != 1:  # a concurrent writer got there first (SQLite has no row lock)
-                    raise Conflict([FieldProblem(None, "version_conflict", "the record changed meanwhile")])
-                for key, rows in item.children.items():
-                    self.store.replace_children(conn, form.children[key], record_id, rows)
-                self.store.after_write(conn, app, form)
-                after = self.store.read_one(conn, app, form, record_id)
-                changes = audit.diff(before, after, set(form.children))
-                audit.record(conn, app.app.app, form.key, record_id, "update", actor, changes)
-                if self.hooks is not None:
-                    now = self.store.stored_row(conn, form, record_id)
-                    self.hooks.updated(conn, app, form, record_id, stored, now, set(changes), actor)
-                    after = self.store.read_one(conn, app, form, record_id)
-                return Visibility(self, app, actor).shape(conn, form, [after])[0]
-        finally:
-            CURRENT_USER.reset(token)
+        if access.condition("update", self.engine.dialect.name, self.clock()) is not None:
+            self._in_scope(conn, form, record_id, access, "update")
+        self._unlocked(conn, app, form, record_id)
+        stored = self.store.stored_row(conn, form, record_id, lock=True)  # writers queue here
+        before = self.store.read_one(conn, app, form, record_id)
+        current = int(stored["version"])
+        expect_version(current, expected_version)
+        item.record_id = record_id
+        problems.extend(evaluate(conn, app, form, [("", item)], {record_id: stored}))
+        self.store.check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
+        self.store.dedupe(
+            conn,
+            form,
+            [("", item)],
+            stored,
+            allow_duplicate,
+            own_id=record_id,
+            reveal=lambda ids: self._readable(conn, access, ids),
+        )
+        values = {**item.values, "updated_at": self.clock(), "version": current + 1}
+        changed = conn.execute(
+            update(form.table)
+            .where(form.table.c.id == record_id, form.table.c.version == current)
+            .values(**values)
+        )
+        if changed.rowcount != 1:  # a concurrent writer got there first (SQLite has no row lock)
+            raise Conflict([FieldProblem(None, "version_conflict", "the record changed meanwhile")])
+        for key, rows in item.children.items():
+            self.store.replace_children(conn, form.children[key], record_id, rows)
+        self.store.after_write(conn, app, form)
+        after = self.store.read_one(conn, app, form, record_id)
+        changes = audit.diff(before, after, set(form.children))
+        audit.record(conn, app.app.app, form.key, record_id, "update", actor, changes)
+        if self.hooks is None:
+            return after
+        self.hooks.updated(conn, app, form, record_id, stored, {**stored, **values}, set(changes), actor)
+        return None
 
     def delete(
         self,
