@@ -19,6 +19,17 @@ TaskId = Path(ge=1, le=2**63 - 1, description="The task's id")
 NotificationId = Path(ge=1, le=2**63 - 1, description="The notification's id")
 COMMENT = {"type": "string", "maxLength": 2000, "description": "A comment kept in the record's history"}
 DECISION_BODY = {"type": "object", "properties": {"comment": COMMENT}, "additionalProperties": False}
+REJECTION_BODY = {
+    "type": "object",
+    "properties": {
+        "comment": COMMENT,
+        "to_step": {
+            "type": "string",
+            "description": "An earlier step, or 'start'; default: the step's reject_to",
+        },
+    },
+    "additionalProperties": False,
+}
 REASSIGN_BODY = {
     "type": "object",
     "properties": {"to": {"type": "integer", "minimum": 1, "description": "The user id"}, "comment": COMMENT},
@@ -215,7 +226,9 @@ def inbox_router(process: ProcessService, signed_in: Callable[[Request], Actor])
             openapi_extra={
                 "requestBody": {
                     "required": False,
-                    "content": {"application/json": {"schema": DECISION_BODY}},
+                    "content": {
+                        "application/json": {"schema": REJECTION_BODY if verb == "reject" else DECISION_BODY}
+                    },
                 },
                 "responses": decided,
             },

@@ -90,9 +90,19 @@ def start_when_due(
 
 
 def decide(
-    engine: ProcessEngine, conn: Connection, task_id: int, actor: Actor, decision: str, comment: str | None
+    engine: ProcessEngine,
+    conn: Connection,
+    task_id: int,
+    actor: Actor,
+    decision: str,
+    comment: str | None,
+    to_step: str | None = None,
 ) -> None:
-    """Approve or reject one of the actor's open tasks, and move the approval on."""
+    """Approve or reject one of the actor's open tasks, and move the approval on.
+
+    A rejection may name where the request goes back to (`to_step`: an earlier step, or
+    `start`); without it, the step's `reject_to` decides.
+    """
     task = _open_task(conn, task_id, actor)
     instance = _instance(conn, task["instance_id"], lock=True)
     target = engine.target(instance["app"], instance["form"], instance["record_id"])
@@ -101,6 +111,11 @@ def decide(
     assert approval is not None
     if decision == "rejected" and not (comment or "").strip():
         raise invalid("comment", "required", "a rejection needs a comment")
+    if to_step is not None:
+        earlier = [s.name for s in approval.steps[: task["step_index"]]]
+        if decision != "rejected" or to_step not in ("start", *earlier):
+            choices = ", ".join(["start", *earlier])
+            raise invalid("to_step", "invalid", f"a rejection goes back to one of: {choices}")
     now = engine.now()
     conn.execute(
         update(tasks).where(tasks.c.id == task_id).values(status=decision, comment=comment, decided_at=now)
@@ -121,7 +136,8 @@ def decide(
     if outcome == "approved":
         _advance(engine, conn, target, definition, approval, instance, task["step_index"] + 1, acting)
     else:
-        _rejected(engine, conn, target, definition, approval, instance, step, acting, comment)
+        back_to = to_step or step.reject_to
+        _rejected(engine, conn, target, definition, approval, instance, step, acting, comment, back_to)
 
 
 def reassign(
@@ -220,10 +236,11 @@ def _rejected(
     step: ApprovalStep,
     actor: Actor,
     comment: str | None,
+    back_to: str,
 ) -> None:
-    back = approval.step_index(step.reject_to) if step.reject_to != "start" else None
+    back = approval.step_index(back_to) if back_to != "start" else None
     if back is not None:
-        note(conn, target, "sent_back", actor, {"approval": approval.approval, "to_step": step.reject_to})
+        note(conn, target, "sent_back", actor, {"approval": approval.approval, "to_step": back_to})
         _advance(engine, conn, target, definition, approval, _instance(conn, instance["id"]), back, actor)
         return
     engine.bump(conn, _instance(conn, instance["id"]), state="rejected", step=None, ended_at=engine.now())

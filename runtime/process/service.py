@@ -74,10 +74,13 @@ class ProcessService:
     def decide(self, task_id: int, decision: str, body: Any, actor: Actor) -> dict[str, Any]:
         """Approve or reject a task of the caller's."""
         comment = _comment(body)
+        to_step = body.get("to_step") if isinstance(body, dict) else None
+        if to_step is not None and not isinstance(to_step, str):
+            raise invalid("to_step", "type", "expected a step name")
         token = CURRENT_USER.set(actor.user_id)
         try:
             with write(self.db) as conn:
-                approvals.decide(self.engine, conn, task_id, _actor_user(actor), decision, comment)
+                approvals.decide(self.engine, conn, task_id, _actor_user(actor), decision, comment, to_step)
                 return self._task(conn, task_id)
         finally:
             CURRENT_USER.reset(token)

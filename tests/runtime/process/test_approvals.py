@@ -397,3 +397,21 @@ def test_the_inbox_api_lists_and_decides_tasks(app: Runtime) -> None:
     panel = other.get(f"/api/v1/t/doc/{record}/approvals").json()["items"]
     assert panel[0]["state"] == "running" and len(panel[0]["tasks"]) == 3
     assert TestClient(app.api).get("/api/v1/tasks").status_code == 401
+
+
+def test_the_approver_can_choose_where_a_rejection_goes_back_to(app: Runtime) -> None:
+    record = submit(app, "by_amount", amount="9000")
+    decide(app, record, "mgr")
+    decide(app, record, "boss")
+    engine = engine_for(app.service)
+    with write(app.engine) as conn, pytest.raises(InvalidRecord) as caught:
+        approvals.decide(
+            engine, conn, open_tasks(app, record)["cfo"], actor(app, "cfo"), "rejected", "x", "cfo"
+        )
+    assert caught.value.problems[0].message == "a rejection goes back to one of: start, manager, director"
+    with write(app.engine) as conn:
+        approvals.decide(
+            engine, conn, open_tasks(app, record)["cfo"], actor(app, "cfo"), "rejected", "redo", "director"
+        )
+    assert list(open_tasks(app, record)) == ["boss"]
+    assert status(app, record) == "pending"
