@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 
 from runtime.api.auth import authenticate, require_user
 from runtime.api.auth_routes import auth_router
+from runtime.api.dashboard_routes import dashboard_router
 from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
@@ -25,6 +26,7 @@ from runtime.records.access import access_for
 from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
+from runtime.reports.service import ReportsService
 
 
 def create_api(service: RecordsService, store: FileStore) -> FastAPI:
@@ -45,7 +47,10 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
         return require_user(authenticate(service.engine, request))
 
     process = ProcessService(engine_for(service))
+    reports = ReportsService(service)
     for app in service.apps.values():
+        if app.app.dashboards:
+            api.include_router(dashboard_router(reports, app, who))
         for form in app.forms.values():
             api.include_router(form_router(service, app, form, who))
             if form.form.duplicates:

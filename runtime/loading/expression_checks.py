@@ -98,7 +98,7 @@ def _first_char(text: str) -> int:
 
 
 def _assignable(given: Type, wanted: Type) -> bool:
-    if given == NULL:
+    if given == NULL or wanted.kind == "any":
         return True
     if wanted.numeric:
         return given.numeric

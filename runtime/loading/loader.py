@@ -14,6 +14,7 @@ from runtime.loading.problems import DefinitionError, Problem
 from runtime.loading.process_checks import PROCESS_KINDS, check_process
 from runtime.loading.source import FormSource, SourceFile, parse_file
 from runtime.model import App, Form
+from runtime.model.dashboard import Dashboard
 from runtime.model.process import Approval, Automation, Workflow
 
 APP_FILES = ("app.yaml", "app.yml", "app.json")
@@ -107,18 +108,21 @@ def _load_folder(root: Path) -> App:
     return full
 
 
-PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation]] = {
+PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation | Dashboard]] = {
     "workflows": Workflow,
     "approvals": Approval,
     "automations": Automation,
+    "dashboards": Dashboard,
 }
 
 
-def _process_key(item: Workflow | Approval | Automation) -> str:
+def _process_key(item: Workflow | Approval | Automation | Dashboard) -> str:
     if isinstance(item, Workflow):
         return item.workflow
     if isinstance(item, Approval):
         return item.approval
+    if isinstance(item, Dashboard):
+        return item.dashboard
     return item.automation
 
 

@@ -14,6 +14,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from runtime.expressions.types import BOOLEAN, REF, Scope, Type, field_type, scope_for
+from runtime.loading.dashboard_checks import check_dashboard
 from runtime.loading.expression_checks import check_expression
 from runtime.loading.problems import Problem, did_you_mean
 from runtime.loading.source import FormSource, PathKey
@@ -22,7 +23,7 @@ from runtime.model.common import SYSTEM_COLUMNS
 from runtime.model.fields import SelectField, TableField
 from runtime.model.process import ANY_STATE, Approval, Automation, Effect, Recipient, Workflow
 
-PROCESS_KINDS = ("workflows", "approvals", "automations")
+PROCESS_KINDS = ("workflows", "approvals", "automations", "dashboards")
 BUILT_IN_ROLES = ("admin", "public")
 DATE_TYPES = ("date", "datetime")
 TEMPLATES = SandboxedEnvironment(autoescape=False)
@@ -39,6 +40,8 @@ def check_process(app: App, where: dict[tuple[str, str], FormSource]) -> list[Pr
         Checker(app, where[("approvals", approval.approval)], problems).approval(approval)
     for automation in app.automations:
         Checker(app, where[("automations", automation.automation)], problems).automation(automation)
+    for dashboard in app.dashboards:
+        check_dashboard(app, dashboard, where[("dashboards", dashboard.dashboard)], problems)
     return problems
 
 

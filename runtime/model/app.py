@@ -9,6 +9,7 @@ from pydantic import Field as Spec
 from pydantic import field_validator
 
 from runtime.model.common import Identifier, Label, Strict
+from runtime.model.dashboard import Dashboard
 from runtime.model.fields import Expression, Field, LinkField, TableField
 from runtime.model.process import Approval, Automation, Workflow
 
@@ -112,7 +113,7 @@ class Form(Strict):
 
 
 class App(Strict):
-    """An app: a named, versioned set of forms, workflows, approvals and automations."""
+    """An app: a named, versioned set of forms, workflows, approvals, automations and dashboards."""
 
     app: Identifier = Spec(max_length=20)
     label: Label
@@ -126,6 +127,7 @@ class App(Strict):
     workflows: list[Workflow] = Spec(default_factory=list)
     approvals: list[Approval] = Spec(default_factory=list)
     automations: list[Automation] = Spec(default_factory=list)
+    dashboards: list[Dashboard] = Spec(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -156,6 +158,10 @@ class App(Strict):
     def approval(self, key: str) -> Approval | None:
         """The approval with this key, if any."""
         return next((a for a in self.approvals if a.approval == key), None)
+
+    def dashboard(self, key: str) -> Dashboard | None:
+        """The dashboard with this key, if any."""
+        return next((d for d in self.dashboards if d.dashboard == key), None)
 
     def top_forms(self) -> list[Form]:
         """Forms that have their own endpoints (not child forms)."""

@@ -1,0 +1,261 @@
+"""Dashboards for a viewer: their specs, and each widget's data from one statement.
+
+Every widget runs with the viewer's read scope on its form (a rep's dashboard counts only
+the rep's records); a widget on a form the viewer may not read answers 403. Nothing is
+aggregated in Python: rows come back grouped, and are only labelled here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from runtime.identity.actor import Actor
+from runtime.identity.directory import subtree
+from runtime.model.dashboard import Dashboard, Widget
+from runtime.model.fields import SelectField
+from runtime.records.access import access_for
+from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.errors import NotAllowed, NotFound
+from runtime.records.service import RecordsService
+from runtime.reports.drill import drill_url
+from runtime.reports.funnel import funnel_statement
+from runtime.reports.params import Params, parse_params
+from runtime.reports.widgets import Column, WidgetCompiler
+
+OTHER_LABEL = {"zh": "其他", "en": "Other"}
+
+
+class ReportsService:
+    """The dashboards of the apps a records service serves."""
+
+    def __init__(self, records: RecordsService) -> None:
+        self.records = records
+        self.engine = records.engine
+
+    # -- specs -------------------------------------------------------------------------
+
+    def dashboards(self, app_key: str, actor: Actor) -> list[dict[str, Any]]:
+        """The dashboards the viewer may open."""
+        app = self._app(app_key)
+        return [self._summary(app, d, actor) for d in app.app.dashboards if _may_open(d, actor)]
+
+    def spec(self, app_key: str, key: str, actor: Actor) -> dict[str, Any]:
+        """A dashboard's widgets, as the definition gives them, with their data URLs."""
+        app = self._app(app_key)
+        dashboard = self._dashboard(app, key, actor)
+        summary = self._summary(app, dashboard, actor)
+        base = f"/api/v1/{app_key}/dashboards/{key}/widgets"
+        summary["widgets"] = [
+            {**w.model_dump(mode="json", exclude_none=True), "data": f"{base}/{w.key}/data"}
+            for w in dashboard.widgets
+        ]
+        return summary
+
+    # -- data --------------------------------------------------------------------------
+
+    def data(
+        self, app_key: str, key: str, widget_key: str, pairs: Iterable[tuple[str, str]], actor: Actor
+    ) -> dict[str, Any]:
+        """A widget's rows, labelled in the viewer's language, each with its drill-down URL."""
+        app = self._app(app_key)
+        widget = self._widget(app, key, widget_key, actor)
+        now = self.records.clock()
+        dialect = self.engine.dialect.name
+        with self.engine.connect() as conn:
+            params = parse_params(conn, pairs)
+            team = subtree(conn, params.department) if params.department is not None else ()
+            if widget.chart == "funnel":
+                return self._funnel(conn, app, widget, params, team, actor, now)
+            form = app.form(str(widget.source))
+            compiler = WidgetCompiler(app, form, widget, dialect, now)
+            compiled = compiler.compile(self._scope(form, actor, "read", now), params, team)
+            rows = conn.execute(compiled.statement).mappings().all()
+        columns = [
+            {"key": d.key, "label": _label(d.spec, d.key, actor), "kind": "dimension"}
+            for d in compiled.dimensions
+        ]
+        columns += [
+            {"key": m.key, "label": _label(m.spec, m.key, actor), "kind": "measure"}
+            for m in compiled.measures
+        ]
+        types = _field_types(form)
+        shaped = []
+        for row in rows:
+            other = widget.top is not None and widget.other and row.get("rank", 0) > widget.top
+            dims = [_cell(form, d, row, actor, other) for d in compiled.dimensions]
+            values = [_number(row[f"m_{m.key}"], m) for m in compiled.measures]
+            drill = (
+                None
+                if other
+                else drill_url(
+                    app_key,
+                    form.key,
+                    widget,
+                    compiled.dimensions,
+                    [c["value"] for c in dims],
+                    params,
+                    app.app.zone(),
+                    types,
+                )
+            )
+            shaped.append({"dimensions": dims, "values": values, "drill": drill})
+        return {"widget": widget.key, "chart": widget.chart, "columns": columns, "rows": shaped}
+
+    def table(
+        self, app_key: str, key: str, widget_key: str, pairs: Iterable[tuple[str, str]], actor: Actor
+    ) -> tuple[list[tuple[str, str]], list[list[Any]]]:
+        """A widget's data as plain columns and rows, for CSV and XLSX; needs the export permission."""
+        app = self._app(app_key)
+        widget = self._widget(app, key, widget_key, actor)
+        for source in _sources(widget):
+            access_for(app.form(source), actor).require("export")
+        data = self.data(app_key, key, widget_key, pairs, actor)
+        columns = [(c["key"], c["label"]) for c in data["columns"]]
+        rows = [[d["display"] for d in r["dimensions"]] + list(r["values"]) for r in data["rows"]]
+        return columns, rows
+
+    def _funnel(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        widget: Widget,
+        params: Params,
+        team: tuple[int, ...],
+        actor: Actor,
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        scopes = {s: self._scope(app.form(s), actor, "read", now) for s in _sources(widget)}
+        statement = funnel_statement(app, widget, scopes, params, team, self.engine.dialect.name, now)
+        counts = {row.stage: int(row.reached) for row in conn.execute(statement)}
+        rows = []
+        first = counts.get(0, 0)
+        for index, stage in enumerate(widget.stages):
+            reached = counts.get(index, 0)
+            before = counts.get(index - 1) if index else None
+            rows.append(
+                {
+                    "dimensions": [{"value": index, "display": stage.label.text(actor.language)}],
+                    "values": [reached, _rate(reached, before), _rate(reached, first) if index else None],
+                    "drill": None,
+                }
+            )
+        columns = [
+            {"key": "stage", "label": "阶段" if actor.language == "zh" else "Stage", "kind": "dimension"},
+            {"key": "reached", "label": "数量" if actor.language == "zh" else "Reached", "kind": "measure"},
+            {
+                "key": "conversion",
+                "label": "转化率" if actor.language == "zh" else "Conversion",
+                "kind": "measure",
+            },
+            {
+                "key": "of_first",
+                "label": "占首阶段" if actor.language == "zh" else "Of the first",
+                "kind": "measure",
+            },
+        ]
+        return {"widget": widget.key, "chart": "funnel", "columns": columns, "rows": rows}
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def _app(self, app_key: str) -> CompiledApp:
+        app = self.records.apps.get(app_key)
+        if app is None:
+            raise NotFound("app", app_key)
+        return app
+
+    def _dashboard(self, app: CompiledApp, key: str, actor: Actor) -> Dashboard:
+        dashboard = app.app.dashboard(key)
+        if dashboard is None:
+            raise NotFound("dashboard", key)
+        if not _may_open(dashboard, actor):
+            raise NotAllowed(f"you may not open dashboard '{key}'")
+        return dashboard
+
+    def _widget(self, app: CompiledApp, key: str, widget_key: str, actor: Actor) -> Widget:
+        widget = self._dashboard(app, key, actor).widget(widget_key)
+        if widget is None:
+            raise NotFound("widget", widget_key)
+        for source in _sources(widget):
+            access_for(app.form(source), actor).require("read")
+        return widget
+
+    def _scope(self, form: CompiledForm, actor: Actor, operation: str, now: dt.datetime) -> Any:
+        return access_for(form, actor).condition(operation, self.engine.dialect.name, now)
+
+    def _summary(self, app: CompiledApp, dashboard: Dashboard, actor: Actor) -> dict[str, Any]:
+        return {
+            "key": dashboard.dashboard,
+            "label": dashboard.label.text(actor.language),
+            "url": f"/api/v1/{app.app.app}/dashboards/{dashboard.dashboard}",
+        }
+
+
+def _may_open(dashboard: Dashboard, actor: Actor) -> bool:
+    return not dashboard.roles or actor.admin or bool(set(dashboard.roles) & set(actor.roles))
+
+
+def _sources(widget: Widget) -> list[str]:
+    if widget.chart == "funnel":
+        return list(dict.fromkeys(s.source for s in widget.stages))
+    return [str(widget.source)]
+
+
+def _label(spec: Any, key: str, actor: Actor) -> str:
+    label = getattr(spec, "label", None)
+    return label.text(actor.language) if label is not None else key
+
+
+def _cell(form: CompiledForm, column: Column, row: Any, actor: Actor, other: bool) -> dict[str, Any]:
+    if other:
+        return {"value": None, "display": OTHER_LABEL.get(actor.language, "Other"), "other": True}
+    value = row[f"d_{column.key}"]
+    if column.display is not None:
+        display = row[f"s_{column.key}"]
+        return {"value": value, "display": None if display is None else str(display)}
+    if isinstance(value, dt.date):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = str(value)
+    spec = (
+        form.fields.get(str(getattr(column.spec, "field", "")))
+        if column.field_type not in ("any", "bucket")
+        else None
+    )
+    if spec is not None and isinstance(spec.spec, SelectField) and value is not None:
+        option = next((o for o in spec.spec.options if o.key == value), None)
+        label = option.label.text(actor.language) if option is not None and option.label else value
+        return {"value": value, "display": label}
+    return {"value": value, "display": None if value is None else str(value)}
+
+
+def _number(value: Any, column: Column) -> Any:
+    agg = getattr(column.spec, "agg", "")
+    if value is None:
+        return 0 if agg in ("count", "count_distinct") else None
+    if agg in ("count", "count_distinct"):
+        return int(value)
+    if agg == "ratio":
+        return round(float(value), 4)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _rate(part: int, whole: int | None) -> float | None:
+    if not whole:
+        return None
+    return round(part / whole, 4)
+
+
+def _field_types(form: CompiledForm) -> dict[str, str]:
+    types = {key: f.type for key, f in form.fields.items()}
+    types.update({"created_at": "datetime", "updated_at": "datetime"})
+    types["__owner__"] = form.form.owner_field or "created_by"
+    return types

@@ -1,0 +1,266 @@
+"""A widget compiled to one aggregate statement: filters, the viewer's scope, GROUP BY, measures.
+
+Dimensions become grouped columns (joined tables give a linked form's field, a user's
+name or department); measures become aggregates, each optionally over some rows only
+(`CASE WHEN … END` inside the aggregate); a ratio divides two of them. With `top`, a
+window function ranks the groups and a `UNION ALL` adds the rest as one `other` group,
+aggregated again from the rows themselves (so averages and distinct counts stay right).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
+
+from runtime.expressions.checker import check
+from runtime.expressions.parser import parse
+from runtime.expressions.to_sql import to_sql
+from runtime.expressions.types import scope_for
+from runtime.model.dashboard import Dimension, Measure, Widget
+from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.query import sql_scope
+from runtime.reports.buckets import bucket_sql
+from runtime.reports.params import Params
+from runtime.schema.system import departments, users
+
+SQL = Any
+
+
+@dataclass
+class Column:
+    """One output column: a dimension (with its display column) or a measure."""
+
+    key: str
+    kind: str  # dimension | measure
+    value: SQL
+    display: SQL | None = None
+    spec: Dimension | Measure | None = None
+    field_type: str | None = None
+
+
+@dataclass
+class Compiled:
+    """A widget's statement and how to read its rows."""
+
+    statement: Select[Any]
+    dimensions: list[Column]
+    measures: list[Column]
+    joins: list[Any] = field(default_factory=list)
+
+
+class WidgetCompiler:
+    """Compiles one widget of one form, for one database dialect, at one moment."""
+
+    def __init__(
+        self, app: CompiledApp, form: CompiledForm, widget: Widget, dialect: str, now: dt.datetime
+    ) -> None:
+        self.app = app
+        self.form = form
+        self.widget = widget
+        self.dialect = dialect
+        self.now = now
+        self.table = form.table
+        self.scope = scope_for(app.app, form.form)
+        self.joined: list[tuple[Any, Any]] = []
+
+    # -- conditions ------------------------------------------------------------------------
+
+    def expression(self, text: str) -> SQL:
+        """An expression of the form, in SQL."""
+        checked = check(parse(text), self.scope, text)
+        return to_sql(checked, sql_scope(self.form, self.dialect, self.now))
+
+    def conditions(self, scope: SQL | None, params: Params, team: tuple[int, ...]) -> list[SQL]:
+        """The widget's filter, the viewer's scope and the viewer's parameters."""
+        found: list[SQL] = []
+        if self.form.form.duplicates:
+            found.append(self.table.c._merged_into.is_(None))
+        if scope is not None:
+            found.append(scope)
+        if self.widget.where is not None:
+            found.append(self.expression(self.widget.where))
+        found.extend(param_conditions(self.app, self.form, self.widget, params, team))
+        return found
+
+    # -- dimensions and measures -------------------------------------------------------
+
+    def dimension(self, spec: Dimension) -> Column:
+        """A dimension's grouped value (and display) column."""
+        if spec.expression is not None:
+            return Column(
+                spec.key, "dimension", self.expression(spec.expression), spec=spec, field_type="any"
+            )
+        head, _, tail = str(spec.field).partition(".")
+        column = self.table.c[head]
+        kind = "datetime" if head in ("created_at", "updated_at") else self.form.fields[head].type
+        if tail:
+            target = self.app.form(self.form.fields[head].spec.to).table.alias(f"j_{spec.key}")
+            self.joined.append((target, target.c.id == column))
+            column = target.c[tail]
+            kind = self.app.form(self.form.fields[head].spec.to).fields[tail].type
+        if spec.bucket is not None:
+            value = bucket_sql(column, kind, spec.bucket, self.dialect, self.app.app.zone(), self.now)
+            return Column(spec.key, "dimension", value, spec=spec, field_type="bucket")
+        if kind == "user" and spec.department:
+            person, unit = users.alias(f"u_{spec.key}"), departments.alias(f"d_{spec.key}")
+            self.joined.append((person, person.c.id == column))
+            self.joined.append((unit, unit.c.id == person.c.department_id))
+            return Column(spec.key, "dimension", unit.c.id, unit.c.name, spec, "department")
+        if kind == "user":
+            person = users.alias(f"u_{spec.key}")
+            self.joined.append((person, person.c.id == column))
+            return Column(spec.key, "dimension", column, person.c.display_name, spec, "user")
+        if kind == "link":
+            target_form = self.app.form(self.form.fields[head].spec.to)
+            target = target_form.table.alias(f"l_{spec.key}")
+            self.joined.append((target, target.c.id == column))
+            return Column(spec.key, "dimension", column, target.c[target_form.title_field], spec, "link")
+        return Column(spec.key, "dimension", column, spec=spec, field_type=kind)
+
+    def measure(self, spec: Measure, plain: dict[str, SQL]) -> Column:
+        """A measure's aggregate."""
+        value: SQL
+        if spec.agg == "ratio":
+            numerator, denominator = plain[str(spec.numerator)], plain[str(spec.denominator)]
+            value = cast(numerator, Float()) / func.nullif(cast(denominator, Float()), 0)
+            return Column(spec.key, "measure", value, spec=spec)
+        condition = self.expression(spec.where) if spec.where is not None else None
+        operand: SQL = self.table.c[spec.field] if spec.field is not None else literal(1)
+        if condition is not None:
+            operand = case((condition, operand), else_=null())
+        if spec.agg == "count":
+            value = func.count(operand) if condition is not None else func.count()
+        elif spec.agg == "count_distinct":
+            value = func.count(distinct(operand))
+        else:
+            value = getattr(func, spec.agg)(operand)
+        return Column(spec.key, "measure", value, spec=spec)
+
+    # -- the statement -----------------------------------------------------------------
+
+    def compile(self, scope: SQL | None, params: Params, team: tuple[int, ...]) -> Compiled:
+        """The widget's one statement."""
+        dims = [self.dimension(d) for d in self.widget.dimensions]
+        plain: dict[str, SQL] = {}
+        measures: list[Column] = []
+        for spec in self.widget.measures:
+            if spec.agg != "ratio":
+                column = self.measure(spec, plain)
+                plain[spec.key] = column.value
+                measures.append(column)
+        for spec in self.widget.measures:
+            if spec.agg == "ratio":
+                measures.append(self.measure(spec, plain))
+        measures.sort(key=lambda c: [m.key for m in self.widget.measures].index(c.key))
+        where = self.conditions(scope, params, team)
+        source: Any = self.table
+        for target, on in self.joined:
+            source = source.outerjoin(target, on)
+        grouped = [d.value for d in dims] + [d.display for d in dims if d.display is not None]
+        outputs = [d.value.label(f"d_{d.key}") for d in dims]
+        outputs += [d.display.label(f"s_{d.key}") for d in dims if d.display is not None]
+        outputs += [m.value.label(f"m_{m.key}") for m in measures]
+        base = select(*outputs).select_from(source).where(and_(true(), *where))
+        if grouped:
+            base = base.group_by(*grouped)
+        order = self.order(dims, measures)
+        if self.widget.top is None or not dims:
+            return Compiled(base.order_by(*order), dims, measures)
+        return Compiled(self.top_with_other(base, source, where, dims, measures, order), dims, measures)
+
+    def order(self, dims: list[Column], measures: list[Column]) -> list[SQL]:
+        """ORDER BY: the widget's sort, then the dimensions."""
+        found: list[SQL] = []
+        if self.widget.sort is not None:
+            key = self.widget.sort.lstrip("-")
+            column = next(c.value for c in [*dims, *measures] if c.key == key)
+            found.append(
+                column.desc().nulls_last() if self.widget.sort.startswith("-") else column.asc().nulls_last()
+            )
+        found.extend(d.value.asc().nulls_last() for d in dims)
+        return found
+
+    def top_with_other(
+        self,
+        base: Select[Any],
+        source: Any,
+        where: list[SQL],
+        dims: list[Column],
+        measures: list[Column],
+        order: list[SQL],
+    ) -> Select[Any]:
+        """The first `top` groups, then (with `other`) the rest as one group, in one statement."""
+        top = int(self.widget.top or 0)
+        ranked = base.add_columns(func.row_number().over(order_by=order).label("rank")).cte("ranked")
+        dim = dims[0]
+        kept = select(ranked).where(ranked.c.rank <= top)
+        if not self.widget.other:
+            return kept.order_by(ranked.c.rank)
+        shown = [c for c in ranked.c if c.key.startswith(("d_", "s_"))]
+        in_top = exists(
+            select(1).where(
+                ranked.c.rank <= top,
+                or_(
+                    ranked.c[f"d_{dim.key}"] == dim.value,
+                    and_(ranked.c[f"d_{dim.key}"].is_(None), dim.value.is_(None)),
+                ),
+            )
+        )
+        rest = (
+            select(
+                *[null().label(c.key) for c in shown],  # the rank (top + 1) marks the `other` group
+                *[m.value.label(f"m_{m.key}") for m in measures],
+                literal(top + 1).label("rank"),
+            )
+            .select_from(source)
+            .where(and_(true(), *where), ~in_top)
+            .having(func.count() > 0)
+        )
+        both = union_all(kept, rest).subquery("both")
+        return select(both).order_by(both.c.rank)
+
+
+def param_conditions(
+    app: CompiledApp, form: CompiledForm, widget: Widget | None, params: Params, team: tuple[int, ...]
+) -> list[SQL]:
+    """The viewer's date range, owner and department, on the widget's (or the form's) fields."""
+    table = form.table
+    found: list[SQL] = []
+    date_key = (widget.date_field if widget else None) or "created_at"
+    column = table.c[date_key]
+    is_datetime = date_key in ("created_at", "updated_at") or form.fields[date_key].type == "datetime"
+    zone = app.app.zone()
+    if params.start is not None:
+        start = dt.datetime.combine(params.start, dt.time(0), tzinfo=zone) if is_datetime else params.start
+        found.append(column >= start)
+    if params.end is not None:
+        if is_datetime:
+            end = dt.datetime.combine(params.end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+            found.append(column < end)
+        else:
+            found.append(column <= params.end)
+    owner_key = (widget.owner_field if widget else None) or form.form.owner_field or "created_by"
+    owner = table.c[owner_key]
+    if params.owner is not None:
+        found.append(owner == params.owner)
+    if params.department is not None:
+        found.append(owner.in_(select(users.c.id).where(users.c.department_id.in_(team))))
+    return found
