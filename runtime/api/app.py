@@ -13,6 +13,7 @@ from runtime.api.auth import authenticate, require_user
 from runtime.api.auth_routes import auth_router
 from runtime.api.dashboard_routes import dashboard_router
 from runtime.api.duplicate_routes import duplicate_router
+from runtime.api.export_routes import export_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
 from runtime.api.process_routes import inbox_router, record_process_router
@@ -50,8 +51,9 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     reports = ReportsService(service)
     for app in service.apps.values():
         if app.app.dashboards:
-            api.include_router(dashboard_router(reports, app, who))
+            api.include_router(dashboard_router(reports, app, signed_in))
         for form in app.forms.values():
+            api.include_router(export_router(service, app, form, who))  # before `/{record_id}`
             api.include_router(form_router(service, app, form, who))
             if form.form.duplicates:
                 api.include_router(duplicate_router(service, app, form, who))

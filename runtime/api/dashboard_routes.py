@@ -14,6 +14,7 @@ from runtime.records.compiled import CompiledApp
 from runtime.reports.params import NAMES
 from runtime.reports.service import ReportsService
 
+
 def _key(what: str) -> Any:
     return Path(max_length=40, pattern=r"^[a-z][a-z0-9_]*$", description=f"The {what}'s key")
 
@@ -59,18 +60,24 @@ def dashboard_router(reports: ReportsService, app: CompiledApp, who: Callable[[R
     def one(dashboard: str = DashboardKey, actor: Actor = Caller) -> Response:
         return json_response(reports.spec(app_key, dashboard, actor))
 
-    def data(request: Request, dashboard: str = DashboardKey, widget: str = WidgetKey, actor: Actor = Caller) -> Response:
+    def data(
+        request: Request, dashboard: str = DashboardKey, widget: str = WidgetKey, actor: Actor = Caller
+    ) -> Response:
         return json_response(reports.data(app_key, dashboard, widget, _pairs(request), actor))
 
     def export(kind: str) -> Callable[..., Response]:
-        def download(request: Request, dashboard: str = DashboardKey, widget: str = WidgetKey, actor: Actor = Caller) -> Response:
+        def download(
+            request: Request, dashboard: str = DashboardKey, widget: str = WidgetKey, actor: Actor = Caller
+        ) -> Response:
             from runtime.records.export import table_csv, table_xlsx
 
             columns, rows = reports.table(app_key, dashboard, widget, _pairs(request), actor)
             name = f"{dashboard}-{widget}.{kind}"
             body = table_csv(columns, rows) if kind == "csv" else table_xlsx(columns, rows, widget[:31])
             media = "text/csv; charset=utf-8" if kind == "csv" else XLSX
-            return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+            return Response(
+                body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+            )
 
         return download
 
@@ -99,7 +106,10 @@ def dashboard_router(reports: ReportsService, app: CompiledApp, who: Callable[[R
         operation_id=f"widget_data_{app_key}",
         openapi_extra={
             "parameters": PARAMETERS,
-            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": DATA}}}, **errors},
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": DATA}}},
+                **errors,
+            },
         },
     )
     for kind, media in (("csv", "text/csv"), ("xlsx", XLSX)):
@@ -112,7 +122,10 @@ def dashboard_router(reports: ReportsService, app: CompiledApp, who: Callable[[R
             openapi_extra={
                 "parameters": PARAMETERS,
                 "responses": {
-                    "200": {"description": "OK", "content": {media: {"schema": {"type": "string", "format": "binary"}}}},
+                    "200": {
+                        "description": "OK",
+                        "content": {media: {"schema": {"type": "string", "format": "binary"}}},
+                    },
                     **errors,
                 },
             },

@@ -29,6 +29,9 @@ SELF_EXPLAINING = {
     "timer",
     "step",
     "automation",
+    "measure",
+    "dimension",
+    "widget",
 }
 
 

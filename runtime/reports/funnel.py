@@ -79,5 +79,5 @@ def _stage(
         )
         where.append(or_(table.c[workflow.field] == stage.reached, moved_in))
     counted: Any = select(literal(index).label("stage"), func.count().label("reached"))
-    found: Select[Any] = counted.where(and_(true(), *where))
+    found: Select[Any] = counted.select_from(table).where(and_(true(), *where))
     return found
