@@ -4,7 +4,10 @@ Each field type needs a heading ``### `type` ``; every key of every definition m
 and every list-filter operator must appear in inline code somewhere in the reference.
 Every key of every process model (workflows, approvals, automations, effects,
 recipients) must appear in inline code in the reference's section on them, and every
-effect kind, trigger and approval mode in the guide, docs/processes.md.
+effect kind, trigger and approval mode in the guide, docs/processes.md. Likewise every
+key of every dashboard model (dashboards, widgets, measures, dimensions, funnel stages)
+must appear in the reference's section on dashboards, and every chart kind, aggregate
+and date bucket in the guide, docs/dashboards.md.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 from pydantic import BaseModel
 
 from runtime.model import App, Field, Form, Labels, ListView, Option, Section
+from runtime.model.dashboard import AGGREGATES, BUCKETS, CHARTS, Dashboard, Dimension, Measure, Stage, Widget
 from runtime.model.fields import FIELD_TYPES
 from runtime.model.process import (
     EFFECT_KINDS,
@@ -42,6 +46,7 @@ from runtime.records.query import OPERATORS
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DOC = DOCS / "definitions.md"
 GUIDE = DOCS / "processes.md"
+DASHBOARD_GUIDE = DOCS / "dashboards.md"
 PROCESS_SECTION = "## 7. Workflows, approvals and automations"
 PROCESS_MODELS: list[type[BaseModel]] = [
     Workflow,
@@ -60,6 +65,8 @@ PROCESS_MODELS: list[type[BaseModel]] = [
     AssignSpec,
     Recipient,
 ]
+DASHBOARD_SECTION = "## 8. Dashboards"
+DASHBOARD_MODELS: list[type[BaseModel]] = [Dashboard, Widget, Measure, Dimension, Stage]
 FENCED = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`([^`\n]+)`")
 
@@ -150,3 +157,25 @@ def test_process_kind_in_guide(name: str) -> None:
     assert GUIDE.is_file(), f"{GUIDE} is missing"
     guide = _inline_code(GUIDE.read_text(encoding="utf-8"))
     assert name in guide, f"`{name}` (effect kind, trigger or approval mode) is not in docs/processes.md"
+
+
+@pytest.mark.parametrize(("model", "key"), keys_of(DASHBOARD_MODELS), ids=lambda v: str(v))
+def test_dashboard_key_documented(model: str, key: str) -> None:
+    section = _inline_code(_section(DASHBOARD_SECTION))
+    assert key in section, f"key `{key}` of {model} is not in backticks in '{DASHBOARD_SECTION}'"
+
+
+def test_literal_choices_match_the_model() -> None:
+    """The chart kinds, aggregates and buckets the guide is checked for are the ones the models accept."""
+    choices = ((Widget, "chart", CHARTS), (Measure, "agg", AGGREGATES), (Dimension, "bucket", BUCKETS))
+    for model, key, names in choices:
+        annotation = model.model_fields[key].annotation
+        literal = next((a for a in typing.get_args(annotation) if typing.get_args(a)), annotation)
+        assert sorted(typing.get_args(literal)) == sorted(names), (model.__name__, key)
+
+
+@pytest.mark.parametrize("name", [*CHARTS, *AGGREGATES, *BUCKETS], ids=lambda v: str(v))
+def test_dashboard_kind_in_guide(name: str) -> None:
+    assert DASHBOARD_GUIDE.is_file(), f"{DASHBOARD_GUIDE} is missing"
+    guide = _inline_code(DASHBOARD_GUIDE.read_text(encoding="utf-8"))
+    assert name in guide, f"`{name}` (chart kind, aggregate or bucket) is not in docs/dashboards.md"

@@ -22,6 +22,8 @@ def check_dashboard(app: App, dashboard: Dashboard, at: FormSource, problems: li
     def fail(path: PathKey, message: str) -> None:
         problems.append(at.at(path, message))
 
+    if app.form("dashboards") is not None:
+        fail(("dashboard",), "a form named 'dashboards' would hide the dashboards' routes: rename the form")
     declared = [r.key for r in app.roles] + list(BUILT_IN_ROLES)
     for index, role in enumerate(dashboard.roles):
         if role not in declared:
@@ -155,6 +157,12 @@ def _check_dimension(
         inner = target.field(tail) if target is not None else None
         if inner is None or isinstance(inner, TableField):
             problems.append(at.at((*path, "field"), f"'{dimension.field}' is not a field of a linked form"))
+            return
+        if inner.type in ("link", "user", "attachment"):
+            message = (
+                f"'{dimension.field}' refers on to another form: group by a field of this form or its link"
+            )
+            problems.append(at.at((*path, "field"), message))
             return
         kind = inner.type
     if dimension.bucket is not None and kind not in DATE_TYPES:

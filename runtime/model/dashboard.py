@@ -42,10 +42,9 @@ class Measure(Strict):
     @model_validator(mode="after")
     def _operands(self) -> Measure:
         if self.agg == "ratio":
-            if self.numerator is None or self.denominator is None or self.field is not None:
-                raise PydanticCustomError(
-                    "measure", "a ratio needs a numerator and a denominator, and no field"
-                )
+            if self.numerator is None or self.denominator is None or self.field is not None or self.where:
+                message = "a ratio needs a numerator and a denominator, and no field or where"
+                raise PydanticCustomError("measure", message)
         elif self.numerator is not None or self.denominator is not None:
             raise PydanticCustomError("measure", "numerator and denominator go with agg: ratio")
         elif self.agg in ("sum", "avg", "min", "max", "count_distinct") and self.field is None:
@@ -111,6 +110,14 @@ class Widget(Strict):
                 raise PydanticCustomError(
                     "widget", "a funnel has two or more stages, and no source or measures"
                 )
+            unused = [
+                k
+                for k in ("where", "date_field", "owner_field", "sort", "top")
+                if getattr(self, k) is not None
+            ]
+            if unused:
+                message = "a funnel does not take {keys}: give `where` on its stages"
+                raise PydanticCustomError("widget", message, {"keys": ", ".join(unused)})
             return self
         if self.stages:
             raise PydanticCustomError("widget", "stages go with chart: funnel")

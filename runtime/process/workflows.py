@@ -20,7 +20,15 @@ from runtime.process import automations, jobs, timers
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds
 from runtime.process.history import note
-from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotAllowed, NotFound, RecordError
+from runtime.records.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidRecord,
+    NotAllowed,
+    NotFound,
+    RecordError,
+    missing,
+)
 from runtime.records.values import ValueProblem
 from runtime.schema.system import process_instances, tasks
 
@@ -129,7 +137,7 @@ def take(
     state = engine.current_state(row, workflow)
     transition = next((t for t in workflow.transitions if t.action == action), None)
     if transition is None:
-        raise NotFound("action", action)
+        raise missing("action", action)
     if state not in transition.from_ and ANY_STATE not in transition.from_:
         raise Conflict([FieldProblem(None, "state", f"'{action}' cannot be taken from state '{state}'")])
     if not by_engine:

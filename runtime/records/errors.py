@@ -48,6 +48,13 @@ class NotFound(RecordError):
         super().__init__([FieldProblem(None, "not_found", f"no {form} with id {record_id}")])
 
 
+def missing(kind: str, key: str) -> NotFound:
+    """A NotFound for something named by a key (a dashboard, a widget, an action)."""
+    error = NotFound(kind, key)
+    error.problems = [FieldProblem(None, "not_found", f"no {kind} '{key}'")]
+    return error
+
+
 class Conflict(RecordError):
     """The record changed meanwhile, or other records still refer to it (409)."""
 

@@ -14,13 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from runtime.expressions.checker import check
+from runtime.expressions.parser import parse
+from runtime.expressions.types import scope_for
 from runtime.identity.actor import Actor
 from runtime.identity.directory import subtree
 from runtime.model.dashboard import Dashboard, Widget
 from runtime.model.fields import SelectField
 from runtime.records.access import access_for
 from runtime.records.compiled import CompiledApp, CompiledForm
-from runtime.records.errors import NotAllowed, NotFound
+from runtime.records.errors import NotAllowed, missing
 from runtime.records.service import RecordsService
 from runtime.reports.drill import drill_url
 from runtime.reports.funnel import funnel_statement
@@ -83,11 +86,11 @@ class ReportsService:
             {"key": m.key, "label": _label(m.spec, m.key, actor), "kind": "measure"}
             for m in compiled.measures
         ]
-        types = _field_types(form)
+        types = _field_types(app, form, widget)
         shaped = []
         for row in rows:
             other = widget.top is not None and widget.other and row.get("rank", 0) > widget.top
-            dims = [_cell(form, d, row, actor, other) for d in compiled.dimensions]
+            dims = [_cell(app, form, d, row, actor, other) for d in compiled.dimensions]
             values = [_number(row[f"m_{m.key}"], m) for m in compiled.measures]
             drill = (
                 None
@@ -165,13 +168,13 @@ class ReportsService:
     def _app(self, app_key: str) -> CompiledApp:
         app = self.records.apps.get(app_key)
         if app is None:
-            raise NotFound("app", app_key)
+            raise missing("app", app_key)
         return app
 
     def _dashboard(self, app: CompiledApp, key: str, actor: Actor) -> Dashboard:
         dashboard = app.app.dashboard(key)
         if dashboard is None:
-            raise NotFound("dashboard", key)
+            raise missing("dashboard", key)
         if not _may_open(dashboard, actor):
             raise NotAllowed(f"you may not open dashboard '{key}'")
         return dashboard
@@ -179,9 +182,10 @@ class ReportsService:
     def _widget(self, app: CompiledApp, key: str, widget_key: str, actor: Actor) -> Widget:
         widget = self._dashboard(app, key, actor).widget(widget_key)
         if widget is None:
-            raise NotFound("widget", widget_key)
+            raise missing("widget", widget_key)
         for source in _sources(widget):
             access_for(app.form(source), actor).require("read")
+        _require_visible(app, widget, actor)
         return widget
 
     def _scope(self, form: CompiledForm, actor: Actor, operation: str, now: dt.datetime) -> Any:
@@ -210,7 +214,9 @@ def _label(spec: Any, key: str, actor: Actor) -> str:
     return label.text(actor.language) if label is not None else key
 
 
-def _cell(form: CompiledForm, column: Column, row: Any, actor: Actor, other: bool) -> dict[str, Any]:
+def _cell(
+    app: CompiledApp, form: CompiledForm, column: Column, row: Any, actor: Actor, other: bool
+) -> dict[str, Any]:
     if other:
         return {"value": None, "display": OTHER_LABEL.get(actor.language, "Other"), "other": True}
     value = row[f"d_{column.key}"]
@@ -222,15 +228,26 @@ def _cell(form: CompiledForm, column: Column, row: Any, actor: Actor, other: boo
     elif isinstance(value, Decimal):
         value = str(value)
     spec = (
-        form.fields.get(str(getattr(column.spec, "field", "")))
-        if column.field_type not in ("any", "bucket")
+        _field_spec(app, form, str(getattr(column.spec, "field", "")))
+        if column.field_type != "bucket"
         else None
     )
     if spec is not None and isinstance(spec.spec, SelectField) and value is not None:
         option = next((o for o in spec.spec.options if o.key == value), None)
         label = option.label.text(actor.language) if option is not None and option.label else value
         return {"value": value, "display": label}
+    if isinstance(value, bool):
+        return {"value": value, "display": "true" if value else "false"}
     return {"value": value, "display": None if value is None else str(value)}
+
+
+def _field_spec(app: CompiledApp, form: CompiledForm, path: str) -> Any:
+    """The compiled field at `field` or `link.field`, if there is one."""
+    head, _, tail = path.partition(".")
+    spec = form.fields.get(head)
+    if spec is None or not tail:
+        return spec
+    return app.form(spec.spec.to).fields.get(tail)
 
 
 def _number(value: Any, column: Column) -> Any:
@@ -254,8 +271,68 @@ def _rate(part: int, whole: int | None) -> float | None:
     return round(part / whole, 4)
 
 
-def _field_types(form: CompiledForm) -> dict[str, str]:
+def _field_types(app: CompiledApp, form: CompiledForm, widget: Widget) -> dict[str, str]:
+    """Field types by key (and by `link.field` for the widget's dimensions), for drill-down."""
     types = {key: f.type for key, f in form.fields.items()}
     types.update({"created_at": "datetime", "updated_at": "datetime"})
+    for dimension in widget.dimensions:
+        spec = _field_spec(app, form, dimension.field) if dimension.field else None
+        if spec is not None:
+            types[str(dimension.field)] = spec.type
     types["__owner__"] = form.form.owner_field or "created_by"
     return types
+
+
+def _require_visible(app: CompiledApp, widget: Widget, actor: Actor) -> None:
+    """403 unless every field the widget reads is visible to the viewer, on every form it reads."""
+    for form_key, fields in widget_reads(app, widget).items():
+        access = access_for(app.form(form_key), actor)
+        access.require("read")
+        hidden = sorted(fields & access.hidden)
+        if hidden:
+            raise NotAllowed(f"the widget '{widget.key}' reads fields hidden from you: {', '.join(hidden)}")
+
+
+def widget_reads(app: CompiledApp, widget: Widget) -> dict[str, set[str]]:
+    """The fields a widget reads, by form (linked forms included)."""
+    reads: dict[str, set[str]] = {}
+
+    def note(form_key: str, texts: Iterable[str | None], fields: Iterable[str | None]) -> None:
+        model = app.form(form_key).form
+        found = reads.setdefault(form_key, set())
+        found.update(f for f in fields if f)
+        scope = scope_for(app.app, model)
+        for text in texts:
+            if text is None:
+                continue
+            checked = check(parse(text), scope, text)
+            found.update(checked.fields)
+            for link, field in checked.links:
+                found.add(link)
+                target = getattr(model.field(link), "to", None)
+                if target:
+                    reads.setdefault(target, set()).add(field)
+
+    if widget.chart == "funnel":
+        for stage in widget.stages:
+            workflow = app.app.workflow_of(stage.source)
+            note(stage.source, [stage.where], [workflow.field if workflow and stage.reached else None])
+        return reads
+    source = str(widget.source)
+    note(
+        source,
+        [widget.where, *(m.where for m in widget.measures), *(d.expression for d in widget.dimensions)],
+        [*(m.field for m in widget.measures), widget.date_field, widget.owner_field],
+    )
+    for dimension in widget.dimensions:
+        if dimension.field is None:
+            continue
+        head, _, tail = dimension.field.partition(".")
+        reads[source].add(head)
+        spec = app.form(source).form.field(head)
+        target = getattr(spec, "to", None)
+        if (
+            target and spec is not None and (tail or spec.type == "link")
+        ):  # a linked field, or the linked record's title
+            reads.setdefault(target, set()).add(tail or app.form(target).title_field)
+    return reads

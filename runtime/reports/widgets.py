@@ -146,8 +146,8 @@ class WidgetCompiler:
         operand: SQL = self.table.c[spec.field] if spec.field is not None else literal(1)
         if condition is not None:
             operand = case((condition, operand), else_=null())
-        if spec.agg == "count":
-            value = func.count(operand) if condition is not None else func.count()
+        if spec.agg == "count":  # rows, or with a field the rows where it is not empty
+            value = func.count(operand) if condition is not None or spec.field is not None else func.count()
         elif spec.agg == "count_distinct":
             value = func.count(distinct(operand))
         else:

@@ -70,3 +70,14 @@ def test_a_widget_shape_and_a_filter_are_checked(tmp_path: Path) -> None:
     assert problems(tmp_path, fixed) == [
         "dashboards/d.yaml:5:61: the expression gives a decimal value; this needs a boolean value",
     ]
+
+
+def test_a_funnel_refuses_keys_it_would_ignore(tmp_path: Path) -> None:
+    body = (
+        "dashboard: d\nlabel: D\nwidgets:\n"
+        "  - {key: f, label: F, chart: funnel, top: 3,"
+        " stages: [{label: A, source: deal}, {label: B, source: deal}]}\n"
+    )
+    assert problems(tmp_path, body) == [
+        "dashboards/d.yaml:4:5: a funnel does not take top: give `where` on its stages",
+    ]

@@ -24,6 +24,8 @@ label: Region
 fields:
   - {key: name, type: text}
   - {key: zone, type: select, options: [north, south]}
+permissions:
+  - {roles: [seller, boss], can: [read], scope: all}
 """
 SALE = """
 form: sale
@@ -35,6 +37,7 @@ fields:
   - {key: region, type: link, to: region}
   - {key: seller, type: user}
   - {key: sold_on, type: date}
+  - {key: cost, type: money, hidden_for: [seller]}
 owner_field: seller
 permissions:
   - {roles: [seller], can: [read, export], scope: own}
@@ -80,6 +83,12 @@ widgets:
     source: sale
     dimensions: [{key: size, expression: "IF(units >= 5, 'big', 'small')"}]
     measures: [{key: sales, agg: count}]
+  - key: costs
+    label: Costs
+    chart: bar
+    source: sale
+    dimensions: [{key: item, field: item}]
+    measures: [{key: cost, agg: avg, field: cost}]
   - key: teams
     label: Teams
     chart: table
@@ -222,3 +231,11 @@ def test_widget_data_exports_as_csv_and_xlsx_with_the_export_permission(shop: Ru
     assert [c.value for c in next(workbook.active.iter_rows())] == ["size", "sales"]
     boss = TestClient(shop.api, headers={"Authorization": f"Bearer {user_token(shop.engine, 'boss', ())}"})
     assert boss.get("/api/v1/t/dashboards/shop/widgets/size/data.csv").status_code == 403
+
+
+def test_a_widget_reading_a_field_hidden_from_the_viewer_is_refused(shop: Runtime) -> None:
+    seller = TestClient(shop.api, headers={"Authorization": f"Bearer {user_token(shop.engine, 'ann', ())}"})
+    refused = seller.get("/api/v1/t/dashboards/shop/widgets/costs/data")
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["message"] == "the widget 'costs' reads fields hidden from you: cost"
+    assert data(shop, "costs")["rows"]  # the boss sees them
