@@ -82,7 +82,7 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm, w
         summary=f"List {label} records",
         operation_id=f"list_{app_key}_{form_key}",
         openapi_extra={
-            "parameters": _list_parameters(form),
+            "parameters": list_parameters(form),
             "responses": _responses("200", {"$ref": REF + names["page"]}),
         },
     )
@@ -184,7 +184,8 @@ def _error_responses() -> dict[str, Any]:
     }
 
 
-def _list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
+def list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
+    """The query parameters of the list route: paging, sort, `where`, `count` and a filter per field."""
     params: list[dict[str, Any]] = [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},

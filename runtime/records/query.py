@@ -234,16 +234,24 @@ def apply_list_query(
     The page's ids are chosen first, by the table alone (the database drops the link
     joins nothing reads there); the display values are then joined for those rows only.
     """
-    order: list[ColumnElement[Any]] = []
-    for key, descending in query.sort:
-        column = text_order(reader.sort_column(key), dialect)
-        order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
-    order.append(form.table.c.id.desc() if query.sort[-1:] == [("id", True)] else form.table.c.id)
+    order = list_order(form, reader, query, dialect)
     page = stmt.with_only_columns(form.table.c.id).where(filter_clause(form, query, dialect))
     if scope is not None:
         page = page.where(scope)
     page = page.order_by(*order).limit(query.limit + 1).offset(query.offset)
     return stmt.where(form.table.c.id.in_(page.scalar_subquery())).order_by(*order)
+
+
+def list_order(
+    form: CompiledForm, reader: Reader, query: ListQuery, dialect: str
+) -> list[ColumnElement[Any]]:
+    """ORDER BY of a list: the sort keys, empty values last, then `id` as the tie-breaker."""
+    order: list[ColumnElement[Any]] = []
+    for key, descending in query.sort:
+        column = text_order(reader.sort_column(key), dialect)
+        order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+    order.append(form.table.c.id.desc() if query.sort[-1:] == [("id", True)] else form.table.c.id)
+    return order
 
 
 def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""The records service: list, get, create (one or many), update, delete, merge and history.
+"""The records service: list, export, get, create (one or many), update, delete, merge and history.
 
 Every read and write of form data goes through here, on behalf of an actor, so
 permissions (operations, row scope, hidden and read-only fields), validation,
@@ -9,10 +9,10 @@ fields as `{id, display}` with a join, never a query per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
 
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import SYSTEM, Actor
@@ -22,10 +22,19 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import candidates, group_keys
 from runtime.records.errors import Conflict, FieldProblem, NotFound, invalid
 from runtime.records.evaluation import evaluate
+from runtime.records.export_query import (
+    EXPORT_BATCH,
+    MAX_EXPORT_ROWS,
+    Export,
+    ExportColumn,
+    export_row,
+    parse_export,
+    too_many,
+)
 from runtime.records.hooks import ENGINE_WRITE, RecordHooks
 from runtime.records.integrity import restricting_references
 from runtime.records.merge import apply_merge, parse_merge
-from runtime.records.query import apply_list_query, filter_clause, parse_list_query
+from runtime.records.query import apply_list_query, filter_clause, list_order, parse_list_query
 from runtime.records.reader import Row, reader_for
 from runtime.records.store import Clock, Store, computing, expect_version
 from runtime.records.visibility import Visibility
@@ -92,6 +101,72 @@ class RecordsService:
         if total is not None:
             page["total"] = total
         return page
+
+    def export_rows(
+        self,
+        app_key: str,
+        form_key: str,
+        params: Iterable[tuple[str, str]],
+        actor: Actor = SYSTEM,
+        language: str | None = None,
+    ) -> Export:
+        """Every record the actor may export, filtered and sorted as `list_page` does, as table rows.
+
+        Needs the `read` and `export` operations (403); the rows are those in both scopes,
+        without hidden fields. Columns are `fields=` or the form's list columns, labelled in
+        `language` (default: the actor's). More than MAX_EXPORT_ROWS records is a 422,
+        answered before any row is read. The rows are read while they are iterated, in
+        batches of EXPORT_BATCH: one SELECT (display values joined), plus one query per
+        link field and batch when the actor's scope on the linked form is limited.
+        """
+        app, form = self.resolve(app_key, form_key)
+        access = access_for(form, actor)
+        access.require("read")
+        access.require("export")
+        dialect, now = self.engine.dialect.name, self.clock()
+        language = language or actor.language
+        request = parse_export(
+            form, params, access.hidden, lambda: expression_scope(form, actor), actor.user_id, language
+        )
+        both = ("read",) if access.scopes.get("export") == access.scopes.get("read") else ("read", "export")
+        scopes = [access.condition(operation, dialect, now) for operation in both]
+        where = and_(filter_clause(form, request.query, dialect), *(s for s in scopes if s is not None))
+        has_where = request.query.where is not None
+        with self.engine.connect() as conn, computing(has_where):
+            total = conn.execute(select(func.count()).select_from(form.table).where(where)).scalar_one()
+        if total > MAX_EXPORT_ROWS:
+            raise too_many(total)
+        reader = reader_for(app, form)
+        stmt = reader.select().where(where).order_by(*list_order(form, reader, request.query, dialect))
+        return Export(
+            form.form.label.text(language),
+            [(c.key, c.label) for c in request.columns],
+            self._export_stream(app, form, stmt, request.columns, actor, has_where),
+            total,
+        )
+
+    def _export_stream(
+        self,
+        app: CompiledApp,
+        form: CompiledForm,
+        stmt: Select[Any],
+        columns: list[ExportColumn],
+        actor: Actor,
+        has_where: bool,
+    ) -> Generator[list[Any], None, None]:
+        reader = reader_for(app, form)
+        visibility = Visibility(self, app, actor)
+        zone = app.app.zone()
+        sent = 0
+        with self.engine.connect() as conn, computing(has_where):
+            result = conn.execute(stmt.execution_options(yield_per=EXPORT_BATCH))
+            for batch in result.partitions():
+                records = visibility.shape(conn, form, [reader.to_json(row) for row in batch])
+                sent += len(records)
+                if sent > MAX_EXPORT_ROWS:  # records added since the count
+                    raise too_many(sent)
+                for record in records:
+                    yield export_row(columns, record, zone)
 
     def get(self, app_key: str, form_key: str, record_id: int, actor: Actor = SYSTEM) -> Row:
         """One record with its child rows; 404 when it is outside the actor's scope."""
