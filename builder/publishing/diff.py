@@ -55,13 +55,19 @@ class Planner:
 
     def plan(self) -> list[Step]:
         """Every step, in the order it runs."""
-        for form in self.new.top_forms():
+        for form in self._in_link_order():
             self._form(form)
         self._retired_forms()
         self._recompute_steps()
         return self.steps
 
     # -- forms and tables ----------------------------------------------------------
+
+    def _in_link_order(self) -> list[Form]:
+        """Top forms with every form after the forms its links point at (new tables need their targets)."""
+        order = {table.name: index for index, table in enumerate(self.tables.metadata.sorted_tables)}
+        forms = self.new.top_forms()
+        return sorted(forms, key=lambda f: order.get(self.tables.of(f.form).table.name, len(order)))
 
     def _old_form(self, form: Form) -> Form | None:
         if self.old is None:
