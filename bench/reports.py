@@ -528,6 +528,7 @@ def hand_sql(widget: str, ranged: bool, scoped: bool) -> str:
             WHERE m.status = 'overdue'{cond("m")}
             GROUP BY m.sales_order, m.name, o.number
             ORDER BY min(m.due_date), m.sales_order, m.name
+            LIMIT 500
         """
     if widget == "rep_performance":
         return f"""

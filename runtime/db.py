@@ -63,12 +63,15 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 
 def _utc_sessions(engine: Engine) -> None:
-    """PostgreSQL sessions run in UTC, so casts of timestamps to dates agree with SQLite."""
+    """PostgreSQL sessions run in UTC (casts of timestamps to dates agree with SQLite), without JIT."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("SET TIME ZONE 'UTC'")
+        # Report queries over large tables are costed high enough to switch JIT compilation on,
+        # which then takes longer than running them (see docs/performance.md, Reports).
+        cursor.execute("SET jit = off")
         cursor.close()
         dbapi_connection.commit()
 

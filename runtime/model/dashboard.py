@@ -86,7 +86,8 @@ class Widget(Strict):
 
     Viewers' parameters apply to every widget: `from`/`to` filter `date_field` (default
     `created_at`), `owner` and `department` filter `owner_field` (default the form's).
-    `top` keeps the first N groups by `sort`, with the rest as one `other` group.
+    `top` keeps the first N groups by `sort`, with the rest as one `other` group (one
+    dimension) or left out (`other: false`, any dimensions).
     """
 
     key: Identifier
@@ -129,8 +130,10 @@ class Widget(Strict):
             raise PydanticCustomError("widget", "a pivot has two dimensions")
         if self.chart in ("bar", "line", "pie") and len(self.dimensions) != 1:
             raise PydanticCustomError("widget", "a {chart} chart has one dimension", {"chart": self.chart})
-        if self.top is not None and len(self.dimensions) != 1:
-            raise PydanticCustomError("widget", "top goes with one dimension")
+        if self.top is not None and not self.dimensions:
+            raise PydanticCustomError("widget", "top goes with dimensions")
+        if self.top is not None and self.other and len(self.dimensions) != 1:
+            raise PydanticCustomError("widget", "an `other` group goes with one dimension: give other: false")
         return self
 
 

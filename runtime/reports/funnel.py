@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import Select, and_, func, literal, or_, select, true, union_all
 
 from runtime.expressions.checker import check
 from runtime.expressions.parser import parse
@@ -68,11 +68,10 @@ def _stage(
     if stage.reached is not None:
         workflow = app.app.workflow_of(form.key)
         assert workflow is not None
-        moved_in = exists(
-            select(audit.c.id).where(
+        moved_in = table.c.id.in_(  # uncorrelated: one hashed pass over the transitions
+            select(audit.c.record_id).where(
                 audit.c.app == app.app.app,
                 audit.c.form == form.key,
-                audit.c.record_id == table.c.id,
                 audit.c.action == "transition",
                 audit.c.changes["to"].as_string() == stage.reached,
             )

@@ -24,7 +24,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     true,
     union_all,
@@ -79,7 +78,7 @@ class WidgetCompiler:
         self.now = now
         self.table = form.table
         self.scope = scope_for(app.app, form.form)
-        self.joined: list[tuple[Any, Any]] = []
+        self.joined: list[tuple[Any, Any, bool]] = []  # (table, on, inner join)
 
     # -- conditions ------------------------------------------------------------------------
 
@@ -111,9 +110,12 @@ class WidgetCompiler:
         head, _, tail = str(spec.field).partition(".")
         column = self.table.c[head]
         kind = "datetime" if head in ("created_at", "updated_at") else self.form.fields[head].type
+        required = kind == "link" and bool(
+            self.form.fields[head].spec.required
+        )  # an inner join keeps every row
         if tail:
             target = self.app.form(self.form.fields[head].spec.to).table.alias(f"j_{spec.key}")
-            self.joined.append((target, target.c.id == column))
+            self.joined.append((target, target.c.id == column, required))
             column = target.c[tail]
             kind = self.app.form(self.form.fields[head].spec.to).fields[tail].type
         if spec.bucket is not None:
@@ -121,17 +123,17 @@ class WidgetCompiler:
             return Column(spec.key, "dimension", value, spec=spec, field_type="bucket")
         if kind == "user" and spec.department:
             person, unit = users.alias(f"u_{spec.key}"), departments.alias(f"d_{spec.key}")
-            self.joined.append((person, person.c.id == column))
-            self.joined.append((unit, unit.c.id == person.c.department_id))
+            self.joined.append((person, person.c.id == column, False))
+            self.joined.append((unit, unit.c.id == person.c.department_id, False))
             return Column(spec.key, "dimension", unit.c.id, unit.c.name, spec, "department")
         if kind == "user":
             person = users.alias(f"u_{spec.key}")
-            self.joined.append((person, person.c.id == column))
+            self.joined.append((person, person.c.id == column, False))
             return Column(spec.key, "dimension", column, person.c.display_name, spec, "user")
         if kind == "link":
             target_form = self.app.form(self.form.fields[head].spec.to)
             target = target_form.table.alias(f"l_{spec.key}")
-            self.joined.append((target, target.c.id == column))
+            self.joined.append((target, target.c.id == column, required))
             return Column(spec.key, "dimension", column, target.c[target_form.title_field], spec, "link")
         return Column(spec.key, "dimension", column, spec=spec, field_type=kind)
 
@@ -172,8 +174,8 @@ class WidgetCompiler:
         measures.sort(key=lambda c: [m.key for m in self.widget.measures].index(c.key))
         where = self.conditions(scope, params, team)
         source: Any = self.table
-        for target, on in self.joined:
-            source = source.outerjoin(target, on)
+        for target, on, required in self.joined:
+            source = source.join(target, on) if required else source.outerjoin(target, on)
         grouped = [d.value for d in dims] + [d.display for d in dims if d.display is not None]
         outputs = [d.value.label(f"d_{d.key}") for d in dims]
         outputs += [d.display.label(f"s_{d.key}") for d in dims if d.display is not None]
@@ -207,35 +209,89 @@ class WidgetCompiler:
         measures: list[Column],
         order: list[SQL],
     ) -> Select[Any]:
-        """The first `top` groups, then (with `other`) the rest as one group, in one statement."""
+        """The first `top` groups, then (with `other`) the rest as one group, in one statement.
+
+        When every measure adds up across groups (counts, sums, minimums, maximums and
+        ratios of them), the `other` row is summed from the ranked groups; otherwise it is
+        aggregated again from the rows outside the top groups.
+        """
         top = int(self.widget.top or 0)
         ranked = base.add_columns(func.row_number().over(order_by=order).label("rank")).cte("ranked")
-        dim = dims[0]
         kept = select(ranked).where(ranked.c.rank <= top)
-        if not self.widget.other:
+        if not self.widget.other or len(dims) != 1:
             return kept.order_by(ranked.c.rank)
-        shown = [c for c in ranked.c if c.key.startswith(("d_", "s_"))]
-        in_top = exists(
-            select(1).where(
-                ranked.c.rank <= top,
-                or_(
-                    ranked.c[f"d_{dim.key}"] == dim.value,
-                    and_(ranked.c[f"d_{dim.key}"].is_(None), dim.value.is_(None)),
-                ),
-            )
-        )
-        rest = (
-            select(
-                *[null().label(c.key) for c in shown],  # the rank (top + 1) marks the `other` group
-                *[m.value.label(f"m_{m.key}") for m in measures],
-                literal(top + 1).label("rank"),
-            )
-            .select_from(source)
-            .where(and_(true(), *where), ~in_top)
-            .having(func.count() > 0)
-        )
+        shown = [null().label(c.key) for c in ranked.c if c.key.startswith(("d_", "s_"))]
+        if all(_additive(m, self.widget.measures) for m in measures):
+            rest = self._other_from_groups(ranked, shown, measures, top)
+        else:
+            rest = self._other_from_rows(ranked, shown, source, where, dims[0], measures, top)
         both = union_all(kept, rest).subquery("both")
         return select(both).order_by(both.c.rank)
+
+    def _other_from_groups(
+        self, ranked: Any, shown: list[SQL], measures: list[Column], top: int
+    ) -> Select[Any]:
+        """The `other` row re-added from the groups ranked below `top` (the rank top + 1 marks it)."""
+        again: dict[str, SQL] = {}
+        for column in measures:
+            spec = column.spec
+            assert isinstance(spec, Measure)
+            if spec.agg != "ratio":
+                combine = "sum" if spec.agg == "count" else spec.agg  # counts add up like sums
+                again[spec.key] = getattr(func, combine)(ranked.c[f"m_{spec.key}"])
+        values = []
+        for column in measures:
+            spec = column.spec
+            assert isinstance(spec, Measure)
+            if spec.agg == "ratio":
+                numerator, denominator = again[str(spec.numerator)], again[str(spec.denominator)]
+                values.append(
+                    (cast(numerator, Float()) / func.nullif(cast(denominator, Float()), 0)).label(
+                        f"m_{spec.key}"
+                    )
+                )
+            else:
+                values.append(again[spec.key].label(f"m_{spec.key}"))
+        rest: Select[Any] = (
+            select(*shown, *values, literal(top + 1).label("rank"))
+            .where(ranked.c.rank > top)
+            .having(func.count() > 0)
+        )
+        return rest
+
+    def _other_from_rows(
+        self,
+        ranked: Any,
+        shown: list[SQL],
+        source: Any,
+        where: list[SQL],
+        dim: Column,
+        measures: list[Column],
+        top: int,
+    ) -> Select[Any]:
+        """The `other` row aggregated from the rows outside the top groups (averages, distinct counts)."""
+        grouped = ranked.c[f"d_{dim.key}"]
+        in_top = exists(select(1).where(ranked.c.rank <= top, grouped == dim.value))
+        null_in_top = exists(select(1).where(ranked.c.rank <= top, grouped.is_(None)))
+        outside = and_(~in_top, ~and_(dim.value.is_(None), null_in_top))  # no OR: anti joins stay hashed
+        rest: Select[Any] = (
+            select(*shown, *[m.value.label(f"m_{m.key}") for m in measures], literal(top + 1).label("rank"))
+            .select_from(source)
+            .where(and_(true(), *where), outside)
+            .having(func.count() > 0)
+        )
+        return rest
+
+
+def _additive(column: Column, specs: list[Measure]) -> bool:
+    spec = column.spec
+    assert isinstance(spec, Measure)
+    if spec.agg == "ratio":
+        parts = {m.key: m for m in specs}
+        return all(
+            parts[str(k)].agg in ("count", "sum", "min", "max") for k in (spec.numerator, spec.denominator)
+        )
+    return spec.agg in ("count", "sum", "min", "max")
 
 
 def param_conditions(

@@ -58,6 +58,18 @@ widgets:
       - {key: sellers, agg: count_distinct, field: seller}
     sort: -units
     top: 2
+  - key: top_units
+    label: Top units
+    chart: bar
+    source: sale
+    dimensions: [{key: item, field: item}]
+    measures:
+      - {key: units, agg: sum, field: units}
+      - {key: sales, agg: count}
+      - {key: big, agg: count, where: "units >= 5"}
+      - {key: share, agg: ratio, numerator: big, denominator: sales}
+    sort: -units
+    top: 2
   - key: by_zone_and_quarter
     label: Pivot
     chart: pivot
@@ -239,3 +251,15 @@ def test_a_widget_reading_a_field_hidden_from_the_viewer_is_refused(shop: Runtim
     assert refused.status_code == 403
     assert refused.json()["errors"][0]["message"] == "the widget 'costs' reads fields hidden from you: cost"
     assert data(shop, "costs")["rows"]  # the boss sees them
+
+
+def test_an_other_group_of_adding_measures_is_summed_from_the_groups(shop: Runtime) -> None:
+    rows = sales(shop)
+    units: dict[str, int] = defaultdict(int)
+    for row in rows:
+        units[row["item"]] += row["units"]
+    top = sorted(units, key=lambda k: (-units[k], k))[:2]
+    rest = [r for r in rows if r["item"] not in top]
+    big = sum(1 for r in rest if r["units"] >= 5)
+    other = data(shop, "top_units")["rows"][2]
+    assert other["values"] == [sum(r["units"] for r in rest), len(rest), big, round(big / len(rest), 4)]
