@@ -30,23 +30,37 @@ def literal(value: Any) -> str:
     return f"'{text}'"
 
 
-def drill_url(
-    app: str,
-    form: str,
-    widget: Widget,
-    dims: list[Column],
-    values: list[Any],
-    params: Params,
-    zone: ZoneInfo,
-    field_types: dict[str, str],
-) -> str | None:
-    """The list URL of the records behind one group, or None where the list cannot say it."""
-    parts = [f"({widget.where})"] if widget.where else []
-    for column, value in zip(dims, values, strict=True):
-        part = _dimension(column, value, zone, field_types)
-        if part is None:
+class Drill:
+    """Drill-down URLs of one widget's rows: the fixed part is worked out once, each row adds its groups."""
+
+    def __init__(
+        self, app: str, form: str, widget: Widget, params: Params, zone: ZoneInfo, field_types: dict[str, str]
+    ) -> None:
+        self.base = f"/api/v1/{app}/{form}?where="
+        self.zone = zone
+        self.types = field_types
+        self.fixed = _fixed_parts(widget, params, zone, field_types)
+
+    def url(self, dims: list[Column], values: list[Any]) -> str | None:
+        """The list URL of the records behind one group, or None where the list cannot say it."""
+        if self.fixed is None:
             return None
-        parts.append(part)
+        parts = list(self.fixed)
+        for column, value in zip(dims, values, strict=True):
+            part = _dimension(column, value, self.zone, self.types)
+            if part is None:
+                return None
+            parts.append(part)
+        return self.base + quote(" and ".join(parts) or "true")
+
+
+def _fixed_parts(
+    widget: Widget, params: Params, zone: ZoneInfo, field_types: dict[str, str]
+) -> list[str] | None:
+    """The widget's filter and the viewer's parameters as expressions; None when the list cannot say them."""
+    if params.department is not None:
+        return None  # the list API has no department filter
+    parts = [f"({widget.where})"] if widget.where else []
     date_key = widget.date_field or "created_at"
     is_datetime = field_types.get(date_key, "datetime") == "datetime"
     if params.start is not None:
@@ -58,12 +72,9 @@ def drill_url(
             parts.append(f"{date_key} < {literal(after)}")
         else:
             parts.append(f"{date_key} <= {literal(params.end)}")
-    if params.department is not None:
-        return None  # the list API has no department filter
     if params.owner is not None:
         parts.append(f"{widget.owner_field or field_types.get('__owner__', 'created_by')} == {params.owner}")
-    where = " and ".join(parts) or "true"
-    return f"/api/v1/{app}/{form}?where={quote(where)}"
+    return parts
 
 
 def _dimension(column: Column, value: Any, zone: ZoneInfo, field_types: dict[str, str]) -> str | None:

@@ -25,7 +25,7 @@ from runtime.records.access import access_for
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import NotAllowed, missing
 from runtime.records.service import RecordsService
-from runtime.reports.drill import drill_url
+from runtime.reports.drill import Drill
 from runtime.reports.funnel import funnel_statement
 from runtime.reports.params import Params, parse_params
 from runtime.reports.widgets import Column, WidgetCompiler
@@ -87,25 +87,21 @@ class ReportsService:
             for m in compiled.measures
         ]
         types = _field_types(app, form, widget)
+        drills = Drill(app_key, form.key, widget, params, app.app.zone(), types)
+        specs = [
+            _field_spec(app, form, str(getattr(d.spec, "field", "") or ""))
+            if d.field_type != "bucket"
+            else None
+            for d in compiled.dimensions
+        ]
         shaped = []
         for row in rows:
             other = widget.top is not None and widget.other and row.get("rank", 0) > widget.top
-            dims = [_cell(app, form, d, row, actor, other) for d in compiled.dimensions]
+            dims = [
+                _cell(d, spec, row, actor, other) for d, spec in zip(compiled.dimensions, specs, strict=True)
+            ]
             values = [_number(row[f"m_{m.key}"], m) for m in compiled.measures]
-            drill = (
-                None
-                if other
-                else drill_url(
-                    app_key,
-                    form.key,
-                    widget,
-                    compiled.dimensions,
-                    [c["value"] for c in dims],
-                    params,
-                    app.app.zone(),
-                    types,
-                )
-            )
+            drill = None if other else drills.url(compiled.dimensions, [c["value"] for c in dims])
             shaped.append({"dimensions": dims, "values": values, "drill": drill})
         return {"widget": widget.key, "chart": widget.chart, "columns": columns, "rows": shaped}
 
@@ -214,9 +210,8 @@ def _label(spec: Any, key: str, actor: Actor) -> str:
     return label.text(actor.language) if label is not None else key
 
 
-def _cell(
-    app: CompiledApp, form: CompiledForm, column: Column, row: Any, actor: Actor, other: bool
-) -> dict[str, Any]:
+def _cell(column: Column, spec: Any, row: Any, actor: Actor, other: bool) -> dict[str, Any]:
+    """One dimension value of a row, with the text to show for it (`spec`: its field, if any)."""
     if other:
         return {"value": None, "display": OTHER_LABEL.get(actor.language, "Other"), "other": True}
     value = row[f"d_{column.key}"]
@@ -227,11 +222,6 @@ def _cell(
         value = value.isoformat()
     elif isinstance(value, Decimal):
         value = str(value)
-    spec = (
-        _field_spec(app, form, str(getattr(column.spec, "field", "")))
-        if column.field_type != "bucket"
-        else None
-    )
     if spec is not None and isinstance(spec.spec, SelectField) and value is not None:
         option = next((o for o in spec.spec.options if o.key == value), None)
         label = option.label.text(actor.language) if option is not None and option.label else value
@@ -243,6 +233,8 @@ def _cell(
 
 def _field_spec(app: CompiledApp, form: CompiledForm, path: str) -> Any:
     """The compiled field at `field` or `link.field`, if there is one."""
+    if not path:
+        return None
     head, _, tail = path.partition(".")
     spec = form.fields.get(head)
     if spec is None or not tail:
