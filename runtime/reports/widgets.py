@@ -173,12 +173,17 @@ class WidgetCompiler:
                 measures.append(self.measure(spec, plain))
         measures.sort(key=lambda c: [m.key for m in self.widget.measures].index(c.key))
         where = self.conditions(scope, params, team)
+        # a top N of users or linked records names only its N groups: their names join after ranking
+        later = None
+        if self.widget.top is not None and len(dims) == 1 and dims[0].field_type in ("user", "link"):
+            later = self.joined.pop()  # the display join the dimension added last
         source: Any = self.table
         for target, on, required in self.joined:
             source = source.join(target, on) if required else source.outerjoin(target, on)
-        grouped = [d.value for d in dims] + [d.display for d in dims if d.display is not None]
+        shown = [d for d in dims if d.display is not None and later is None]
+        grouped = [d.value for d in dims] + [d.display for d in shown]
         outputs = [d.value.label(f"d_{d.key}") for d in dims]
-        outputs += [d.display.label(f"s_{d.key}") for d in dims if d.display is not None]
+        outputs += [d.display.label(f"s_{d.key}") for d in shown if d.display is not None]
         outputs += [m.value.label(f"m_{m.key}") for m in measures]
         base = select(*outputs).select_from(source).where(and_(true(), *where))
         if grouped:
@@ -186,7 +191,8 @@ class WidgetCompiler:
         order = self.order(dims, measures)
         if self.widget.top is None or not dims:
             return Compiled(base.order_by(*order), dims, measures)
-        return Compiled(self.top_with_other(base, source, where, dims, measures, order), dims, measures)
+        statement = self.top_with_other(base, source, where, dims, measures, order, later)
+        return Compiled(statement, dims, measures)
 
     def order(self, dims: list[Column], measures: list[Column]) -> list[SQL]:
         """ORDER BY: the widget's sort, then the dimensions."""
@@ -208,25 +214,52 @@ class WidgetCompiler:
         dims: list[Column],
         measures: list[Column],
         order: list[SQL],
+        later: tuple[Any, Any, bool] | None = None,
     ) -> Select[Any]:
         """The first `top` groups, then (with `other`) the rest as one group, in one statement.
 
         When every measure adds up across groups (counts, sums, minimums, maximums and
         ratios of them), the `other` row is summed from the ranked groups; otherwise it is
-        aggregated again from the rows outside the top groups.
+        aggregated again from the rows outside the top groups. `later` is a display join
+        made only for the kept groups.
         """
         top = int(self.widget.top or 0)
         ranked = base.add_columns(func.row_number().over(order_by=order).label("rank")).cte("ranked")
-        kept = select(ranked).where(ranked.c.rank <= top)
+        kept = self._kept(ranked, dims, measures, top, later)
         if not self.widget.other or len(dims) != 1:
             return kept.order_by(ranked.c.rank)
-        shown = [null().label(c.key) for c in ranked.c if c.key.startswith(("d_", "s_"))]
+        shown = [null().label(f"d_{dims[0].key}")]
+        if dims[0].display is not None:
+            shown.append(null().label(f"s_{dims[0].key}"))
         if all(_additive(m, self.widget.measures) for m in measures):
             rest = self._other_from_groups(ranked, shown, measures, top)
         else:
             rest = self._other_from_rows(ranked, shown, source, where, dims[0], measures, top)
         both = union_all(kept, rest).subquery("both")
         return select(both).order_by(both.c.rank)
+
+    def _kept(
+        self,
+        ranked: Any,
+        dims: list[Column],
+        measures: list[Column],
+        top: int,
+        later: tuple[Any, Any, bool] | None,
+    ) -> Select[Any]:
+        """The top groups, in the column order the `other` row repeats."""
+        columns: list[SQL] = [ranked.c[f"d_{d.key}"] for d in dims]
+        joined: Any = ranked
+        if later is not None:
+            target, _, _ = later
+            dim = dims[0]
+            joined = ranked.outerjoin(target, target.c.id == ranked.c[f"d_{dim.key}"])
+            assert dim.display is not None
+            columns.append(dim.display.label(f"s_{dim.key}"))
+        else:
+            columns += [ranked.c[f"s_{d.key}"] for d in dims if d.display is not None]
+        columns += [ranked.c[f"m_{m.key}"] for m in measures]
+        kept: Select[Any] = select(*columns, ranked.c.rank).select_from(joined).where(ranked.c.rank <= top)
+        return kept
 
     def _other_from_groups(
         self, ranked: Any, shown: list[SQL], measures: list[Column], top: int

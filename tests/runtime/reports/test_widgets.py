@@ -70,6 +70,14 @@ widgets:
       - {key: share, agg: ratio, numerator: big, denominator: sales}
     sort: -units
     top: 2
+  - key: top_seller
+    label: Top seller
+    chart: bar
+    source: sale
+    dimensions: [{key: seller, field: seller}]
+    measures: [{key: units, agg: sum, field: units}]
+    sort: -units
+    top: 1
   - key: by_zone_and_quarter
     label: Pivot
     chart: pivot
@@ -263,3 +271,19 @@ def test_an_other_group_of_adding_measures_is_summed_from_the_groups(shop: Runti
     big = sum(1 for r in rest if r["units"] >= 5)
     other = data(shop, "top_units")["rows"][2]
     assert other["values"] == [sum(r["units"] for r in rest), len(rest), big, round(big / len(rest), 4)]
+
+
+def test_a_top_user_is_named_and_the_others_summed(shop: Runtime) -> None:
+    with shop.engine.connect() as conn:
+        per_user = dict(
+            conn.execute(
+                text(
+                    "SELECT u.username, SUM(s.units) FROM t__sale s JOIN formloom_users u ON u.id = s.seller "
+                    "GROUP BY u.username"
+                )
+            ).all()
+        )
+    best = max(per_user, key=lambda k: per_user[k])
+    first, other = data(shop, "top_seller")["rows"]
+    assert (first["dimensions"][0]["display"], first["values"]) == (best, [per_user[best]])
+    assert other["dimensions"][0]["other"] and other["values"] == [sum(per_user.values()) - per_user[best]]
