@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import SYSTEM
 from runtime.model import App
+from runtime.model.fields import FIELD_TYPES
 from runtime.model.process import Timer
 from runtime.process import jobs
 from runtime.process.expressions import Expr
@@ -33,23 +34,8 @@ from runtime.schema.system import audit, process_instances
 if TYPE_CHECKING:
     from runtime.process.engine import ProcessEngine
 
-PLAIN_TYPES = frozenset(
-    {
-        "text",
-        "long_text",
-        "email",
-        "phone",
-        "url",
-        "integer",
-        "decimal",
-        "money",
-        "percent",
-        "boolean",
-        "date",
-        "datetime",
-        "select",
-    }
-)
+# stored as one plain column (not lists, links, users, files or numbers made by the system)
+PLAIN_TYPES = frozenset(FIELD_TYPES[: FIELD_TYPES.index("select") + 1])
 TIMER_CHANNEL = SYSTEM.via("timer")
 
 
