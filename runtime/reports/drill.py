@@ -40,18 +40,22 @@ class Drill:
         self.zone = zone
         self.types = field_types
         self.fixed = _fixed_parts(widget, params, zone, field_types)
+        self.quoted = quote(" and ".join(self.fixed), safe="") if self.fixed else ""  # once per widget
 
     def url(self, dims: list[Column], values: list[Any]) -> str | None:
         """The list URL of the records behind one group, or None where the list cannot say it."""
         if self.fixed is None:
             return None
-        parts = list(self.fixed)
+        parts = []
         for column, value in zip(dims, values, strict=True):
             part = _dimension(column, value, self.zone, self.types)
             if part is None:
                 return None
             parts.append(part)
-        return self.base + quote(" and ".join(parts) or "true")
+        if not parts:
+            return self.base + (self.quoted or "true")
+        joined = quote(" and ".join(parts), safe="")
+        return self.base + (self.quoted + "%20and%20" + joined if self.quoted else joined)
 
 
 def _fixed_parts(
