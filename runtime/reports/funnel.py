@@ -12,15 +12,12 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, or_, select, true, union_all
 
-from runtime.expressions.checker import check
-from runtime.expressions.parser import parse
 from runtime.expressions.to_sql import to_sql
-from runtime.expressions.types import scope_for
 from runtime.model.dashboard import Stage, Widget
 from runtime.records.compiled import CompiledApp
 from runtime.records.query import sql_scope
 from runtime.reports.params import Params
-from runtime.reports.widgets import param_conditions
+from runtime.reports.widgets import checked_on, param_conditions
 from runtime.schema.system import audit
 
 SQL = Any
@@ -62,7 +59,7 @@ def _stage(
     if scope is not None:
         where.append(scope)
     if stage.where is not None:
-        checked = check(parse(stage.where), scope_for(app.app, form.form), stage.where)
+        checked = checked_on(form, stage.where)
         where.append(to_sql(checked, sql_scope(form, dialect, now)))
     where.extend(param_conditions(app, form, None, params, team))
     if stage.reached is not None:

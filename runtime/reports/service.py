@@ -14,9 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from runtime.expressions.checker import check
-from runtime.expressions.parser import parse
-from runtime.expressions.types import scope_for
 from runtime.identity.actor import Actor
 from runtime.identity.directory import subtree
 from runtime.model.dashboard import Dashboard, Widget
@@ -28,7 +25,7 @@ from runtime.records.service import RecordsService
 from runtime.reports.drill import Drill
 from runtime.reports.funnel import funnel_statement
 from runtime.reports.params import Params, parse_params
-from runtime.reports.widgets import Column, WidgetCompiler
+from runtime.reports.widgets import Column, WidgetCompiler, checked_on
 
 OTHER_LABEL = {"zh": "其他", "en": "Other"}
 
@@ -293,11 +290,10 @@ def widget_reads(app: CompiledApp, widget: Widget) -> dict[str, set[str]]:
         model = app.form(form_key).form
         found = reads.setdefault(form_key, set())
         found.update(f for f in fields if f)
-        scope = scope_for(app.app, model)
         for text in texts:
             if text is None:
                 continue
-            checked = check(parse(text), scope, text)
+            checked = checked_on(app.form(form_key), text)
             found.update(checked.fields)
             for link, field in checked.links:
                 found.add(link)

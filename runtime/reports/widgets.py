@@ -29,7 +29,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from runtime.expressions.checker import check
+from runtime.expressions.checker import Checked, check
 from runtime.expressions.parser import parse
 from runtime.expressions.to_sql import to_sql
 from runtime.expressions.types import scope_for
@@ -77,15 +77,13 @@ class WidgetCompiler:
         self.dialect = dialect
         self.now = now
         self.table = form.table
-        self.scope = scope_for(app.app, form.form)
         self.joined: list[tuple[Any, Any, bool]] = []  # (table, on, inner join)
 
     # -- conditions ------------------------------------------------------------------------
 
     def expression(self, text: str) -> SQL:
         """An expression of the form, in SQL."""
-        checked = check(parse(text), self.scope, text)
-        return to_sql(checked, sql_scope(self.form, self.dialect, self.now))
+        return to_sql(checked_on(self.form, text), sql_scope(self.form, self.dialect, self.now))
 
     def conditions(self, scope: SQL | None, params: Params, team: tuple[int, ...]) -> list[SQL]:
         """The widget's filter, the viewer's scope and the viewer's parameters."""
@@ -325,6 +323,15 @@ def _additive(column: Column, specs: list[Measure]) -> bool:
             parts[str(k)].agg in ("count", "sum", "min", "max") for k in (spec.numerator, spec.denominator)
         )
     return spec.agg in ("count", "sum", "min", "max")
+
+
+def checked_on(form: CompiledForm, text: str) -> Checked:
+    """An expression of the form, parsed and type-checked once and kept with the compiled form."""
+    key = f"report expression: {text}"
+    found = form.cache.get(key)
+    if found is None:
+        found = form.cache[key] = check(parse(text), scope_for(form.app, form.form), text)
+    return found
 
 
 def param_conditions(
