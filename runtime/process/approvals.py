@@ -76,11 +76,10 @@ def start_when_due(
 ) -> None:
     """Start approvals whose `starts_when` has just become true for the record."""
     definition = target.app.app
-    for approval in definition.approvals:
-        if approval.form != target.form.key or approval.starts_when is None:
-            continue
+    watching = [a for a in definition.approvals if a.form == target.form.key and a.starts_when is not None]
+    row = engine.stored(conn, target) if watching else {}
+    for approval in watching:
         condition = engine.expr(definition, target.form.key, approval.starts_when)
-        row = engine.stored(conn, target)
         now_true = holds(condition, engine.context(conn, target, row, [condition]), actor.user_id)
         was_true = before is not None and holds(
             condition, engine.context(conn, target, before, [condition]), actor.user_id

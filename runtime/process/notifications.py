@@ -22,6 +22,7 @@ from runtime.model.common import Labels
 from runtime.process import jobs
 from runtime.process.mail import MailSettings
 from runtime.records.errors import NotFound
+from runtime.records.reader import iso_or_none
 from runtime.schema.system import notifications, users
 
 TEMPLATES = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
@@ -128,10 +129,6 @@ def _public(row: Any) -> dict[str, Any]:
         "id": row["id"],
         "message": row["message"],
         "record": link,
-        "created_at": _iso(row["created_at"]),
-        "read_at": _iso(row["read_at"]),
+        "created_at": iso_or_none(row["created_at"]),
+        "read_at": iso_or_none(row["read_at"]),
     }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -15,6 +15,7 @@ from runtime.identity.actor import Actor
 from runtime.process import approvals, notifications, workflows
 from runtime.process.engine import ProcessEngine, Target
 from runtime.records.errors import NotFound, Unauthenticated, invalid
+from runtime.records.reader import iso_or_none
 
 MAX_PAGE = 200
 
@@ -147,10 +148,6 @@ def _values_and_comment(body: Any) -> tuple[Any, str | None]:
     return values, comment
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def _task_json(row: dict[str, Any]) -> dict[str, Any]:
     found = {
         "id": row["id"],
@@ -162,8 +159,8 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "comment": row["comment"],
         "on_behalf_of": row["on_behalf_of"],
-        "created_at": _iso(row["created_at"]),
-        "decided_at": _iso(row["decided_at"]),
+        "created_at": iso_or_none(row["created_at"]),
+        "decided_at": iso_or_none(row["decided_at"]),
     }
     if "approval" in row:
         found["approval"] = row["approval"]
@@ -183,8 +180,8 @@ def _approval_json(row: dict[str, Any]) -> dict[str, Any]:
         "state": row["state"],
         "step": next((t["step"] for t in reversed(row["tasks"]) if t["status"] == "open"), None),
         "submitted_by": None if submitter is None else {"id": submitter, "display": row["submitter_name"]},
-        "started_at": _iso(row["started_at"]),
-        "ended_at": _iso(row["ended_at"]),
+        "started_at": iso_or_none(row["started_at"]),
+        "ended_at": iso_or_none(row["ended_at"]),
         "tasks": [
             {**_task_json(task), "assignee": {"id": task["assignee_id"], "display": task["assignee_name"]}}
             for task in row["tasks"]

@@ -177,7 +177,7 @@ def _display(shown: Any, ref: Any) -> str:
 
 def _plain_encoder(kind: str) -> Callable[[Any], Any]:
     if kind == "datetime":
-        return _iso_datetime
+        return iso_datetime
     if kind in ("decimal", "money", "percent"):
         return _decimal_text
     if kind == "date":
@@ -197,7 +197,13 @@ def _iso(value: dt.date) -> str:
     return value.isoformat()
 
 
-def _iso_datetime(value: dt.datetime) -> str:
+def iso_or_none(value: dt.datetime | None) -> str | None:
+    """`iso_datetime`, keeping None."""
+    return None if value is None else iso_datetime(value)
+
+
+def iso_datetime(value: dt.datetime) -> str:
+    """A datetime as the API writes it: UTC, ISO 8601, with a Z."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -209,7 +215,7 @@ def _decimal_text(value: Any) -> str:
 
 def _any(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return _iso_datetime(value)
+        return iso_datetime(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

@@ -64,6 +64,7 @@ steps:
   - {name: two, approvers: {role: legal}}""",
     "self": "steps: [{name: peers, approvers: {role: rep}, mode: all}]",
     "nobody": "steps: [{name: void, approvers: {user_field: reviewer}}]",
+    "big_amounts": 'starts_when: "amount > 100000"\nsteps: [{name: legal, approvers: {role: legal}}]',
 }
 
 
@@ -415,3 +416,13 @@ def test_the_approver_can_choose_where_a_rejection_goes_back_to(app: Runtime) ->
         )
     assert list(open_tasks(app, record)) == ["boss"]
     assert status(app, record) == "pending"
+
+
+def test_an_approval_starts_when_its_condition_becomes_true(app: Runtime) -> None:
+    rep = actor(app, "rep")
+    small = app.service.create("t", "doc", {"title": "small", "amount": "10"}, rep)["id"]
+    assert open_tasks(app, small) == {}
+    app.service.update("t", "doc", small, {"amount": "200000"}, actor=rep)
+    assert set(open_tasks(app, small)) == {"legal1", "legal2", "legal3"}
+    big = app.service.create("t", "doc", {"title": "big", "amount": "500000"}, rep)["id"]
+    assert set(open_tasks(app, big)) == {"legal1", "legal2", "legal3"}
