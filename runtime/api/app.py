@@ -28,6 +28,7 @@ from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
 from runtime.reports.service import ReportsService
+from runtime.web.router import install_web
 
 
 def create_api(service: RecordsService, store: FileStore) -> FastAPI:
@@ -61,6 +62,7 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     api.include_router(inbox_router(process, signed_in))
     api.include_router(file_router(service, store, signed_in))
     api.include_router(auth_router(service.engine))
+    install_web(api, service, process, reports, store)
 
     def list_apps(actor: Actor = Depends(signed_in)) -> Response:
         summaries = [_app_summary(a, actor) for a in service.apps.values()]

@@ -29,6 +29,7 @@ from runtime.identity.sessions import (
     throttled,
 )
 from runtime.schema.system import users
+from runtime.web.security import secured
 
 LOGIN_CSRF_COOKIE = "formloom_login_csrf"
 TEMPLATES = Environment(
@@ -139,10 +140,7 @@ def _page(request: Request, next: str, error: str | None, status: int) -> Respon
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_https(request), path="/login"
     )
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; form-action 'self'; frame-ancestors 'none'"
-    )
-    return response
+    return secured(response)
 
 
 def _safe_next(target: str) -> str:

@@ -73,7 +73,9 @@ class ProcessService:
         return {"items": items, "next_offset": offset + limit if len(rows) > limit else None}
 
     def decide(self, task_id: int, decision: str, body: Any, actor: Actor) -> dict[str, Any]:
-        """Approve or reject a task of the caller's."""
+        """Approve or reject a task of the caller's (`decision` is "approved" or "rejected")."""
+        if decision not in ("approved", "rejected"):
+            raise invalid("decision", "invalid", "a decision is approved or rejected")
         comment = _comment(body)
         to_step = body.get("to_step") if isinstance(body, dict) else None
         if to_step is not None and not isinstance(to_step, str):

@@ -26,12 +26,14 @@ def evaluate(
     form: CompiledForm,
     items: list[tuple[str, Prepared]],
     stored: dict[int, Record] | None = None,
+    keep: list[Record] | None = None,
 ) -> list[FieldProblem]:
     """Compute formulas and defaults into `items` and check rules; answer the problems.
 
-    `stored` maps record ids to their current row when updating (creating: None).
+    `stored` maps record ids to their current row when updating (creating: None);
+    `keep` receives the full records as evaluated (a live preview reads them).
     """
-    if not _has_logic(form):
+    if not _has_logic(form) and keep is None:
         return []
     creating = stored is None
     records: list[Record] = []
@@ -47,6 +49,8 @@ def evaluate(
         problems.extend(form.logic.apply(record, prefix, creating))
         for key in _computed_keys(form):
             item.values[key] = record.get(key)
+    if keep is not None:
+        keep.extend(records)
     return problems
 
 

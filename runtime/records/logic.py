@@ -56,6 +56,7 @@ class FormLogic:
     defaults: list[Computed] = field(default_factory=list)
     rules: list[RuleLogic] = field(default_factory=list)
     required_when: list[tuple[str, Evaluator]] = field(default_factory=list)
+    visible_when: list[tuple[str, Evaluator]] = field(default_factory=list)
     links: set[tuple[str, str]] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
     singles: set[tuple[str, str]] = field(default_factory=set)
@@ -88,6 +89,14 @@ class FormLogic:
                     FieldProblem(f"{path}{k}" if k else None, "rule", rule.message) for k in names
                 )
         return problems
+
+    def shown(self, record: Record) -> dict[str, bool]:
+        """Which fields with a `visible_when` show for this record (null counts as shown)."""
+        return {key: condition(record) is not False for key, condition in self.visible_when}
+
+    def needed(self, record: Record) -> set[str]:
+        """The fields whose `required_when` holds for this record."""
+        return {key for key, condition in self.required_when if condition(record) is True}
 
     def _store(self, item: Computed, record: Record, path: str, problems: list[FieldProblem]) -> None:
         try:
@@ -126,6 +135,8 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
                 logic.required.add(spec.key)
         if spec.required_when is not None:
             logic.required_when.append((spec.key, compiled(spec.required_when)))
+        if spec.visible_when is not None:
+            logic.visible_when.append((spec.key, compiled(spec.visible_when)))
     order = formula_order({key: reads for key, (_, reads) in formulas.items()})
     logic.formulas.sort(key=lambda item: order.index(item.key))
     for rule in form.rules:

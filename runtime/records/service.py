@@ -34,6 +34,7 @@ from runtime.records.export_query import (
 from runtime.records.hooks import ENGINE_WRITE, RecordHooks
 from runtime.records.integrity import restricting_references
 from runtime.records.merge import apply_merge, parse_merge
+from runtime.records.preview import Preview, preview_record, stored_row, without_hidden
 from runtime.records.query import apply_list_query, filter_clause, list_order, parse_list_query
 from runtime.records.reader import Row, reader_for
 from runtime.records.store import Clock, Store, computing, expect_version
@@ -196,6 +197,28 @@ class RecordsService:
                 return []
             found = candidates(conn, form, group_keys(form, stored), exclude=record_id)
             return Visibility(self, app, actor).read_ids(conn, form, self._readable(conn, access, found))
+
+    def preview(
+        self, app_key: str, form_key: str, data: Any, actor: Actor, record_id: int | None = None
+    ) -> Preview:
+        """A live preview of a record being entered (or of `record_id` being edited); writes nothing."""
+        app, form = self.resolve(app_key, form_key)
+        access = access_for(form, actor)
+        access.require("create" if record_id is None else "update")
+        restricted = self._restricted(app, form, access, creating=record_id is None)
+        token = CURRENT_USER.set(actor.user_id)
+        try:
+            with self.engine.connect() as conn:
+                stored = None
+                if record_id is not None:
+                    self._in_scope(conn, form, record_id, access, "update")
+                    stored = stored_row(conn, form, record_id)
+                found = preview_record(
+                    conn, app, form, data if isinstance(data, dict) else {}, actor, restricted, stored
+                )
+        finally:
+            CURRENT_USER.reset(token)
+        return without_hidden(found, access.hidden)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -435,6 +458,11 @@ class RecordsService:
     ) -> Row:
         """The record as the actor may see it."""
         return self._visible_one(conn, app, form, record_id, actor)
+
+    def locked_fields(self, app_key: str, form_key: str, actor: Actor, *, creating: bool) -> set[str]:
+        """The fields `actor` may not write (read-only or hidden for them, a workflow's state)."""
+        app, form = self.resolve(app_key, form_key)
+        return set(self._restricted(app, form, access_for(form, actor), creating=creating))
 
     def _restricted(
         self, app: CompiledApp, form: CompiledForm, access: Access, *, creating: bool = False

@@ -243,3 +243,16 @@ notifications = Table(
     Column("read_at", UTCDateTime(), nullable=True),
     Index("ix_formloom_notifications_user", "user_id", "read_at"),
 )
+
+saved_views = Table(
+    "formloom_saved_views",
+    system_metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False),
+    Column("app", String(40), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("uq_formloom_saved_views_name", "user_id", "app", "form", "name", unique=True),
+)

@@ -1,0 +1,102 @@
+"""Values as people read them: money in its currency, percentages, option labels, local times.
+
+Numbers and money are formatted with Babel for the user's language (`¥1,234.50`,
+`35%`); datetimes are shown in the app's time zone; links and users show their display
+name. Every function answers plain text, which the templates escape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LOCALES = {"zh": "zh_CN", "en": "en_US"}
+
+
+def locale_of(language: str) -> str:
+    """The Babel locale of an interface language."""
+    return LOCALES.get(language, "zh_CN")
+
+
+def option_label(spec: Any, key: Any, language: str) -> str:
+    """The label of one option of a select field (the key when it is unknown)."""
+    for option in getattr(spec, "options", []):
+        if option.key == key:
+            return str(option.label.text(language)) if option.label else str(option.key)
+    return str(key)
+
+
+def display(spec: Any, value: Any, language: str, currency: str, zone: ZoneInfo) -> str:
+    """A stored (API-shaped) value of a field as text for people."""
+    if value is None or value == "" or value == []:
+        return ""
+    kind = spec.type
+    if kind in ("link", "user"):
+        return str(value.get("display") or value.get("id")) if isinstance(value, dict) else str(value)
+    if kind == "attachment":
+        return str(value.get("name", "")) if isinstance(value, dict) else str(value)
+    if kind == "select":
+        return option_label(spec, value, language)
+    if kind == "multi_select":
+        return ", ".join(option_label(spec, item, language) for item in value)
+    if kind == "boolean":
+        return (
+            {"zh": "是", "en": "Yes"}[_lang(language)] if value else {"zh": "否", "en": "No"}[_lang(language)]
+        )
+    if kind in ("money", "percent", "decimal", "integer"):
+        return number(kind, value, language, spec_currency(spec, currency))
+    if kind == "datetime":
+        return local_time(value, zone)
+    return str(value)
+
+
+def number(kind: str, value: Any, language: str, currency: str) -> str:
+    """A number of a field type: money with its currency sign, percent as `35%`."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    locale = locale_of(language)
+    if kind == "money":
+        return str(format_currency(amount, currency, locale=locale))
+    if kind == "percent":
+        return str(format_percent(amount, "#,##0.##%", locale=locale))
+    if kind == "integer":
+        return str(format_decimal(amount, "#,##0", locale=locale))
+    return str(format_decimal(amount, "#,##0.####", locale=locale))
+
+
+def spec_currency(spec: Any, app_currency: str) -> str:
+    """A money field's own currency, else the app's."""
+    return str(getattr(spec, "currency", None) or app_currency)
+
+
+def local_time(value: Any, zone: ZoneInfo) -> str:
+    """An ISO datetime (UTC) as `YYYY-MM-DD HH:MM` in the app's time zone."""
+    moment = value if isinstance(value, dt.datetime) else _parse(str(value))
+    if moment is None:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def input_time(value: Any, zone: ZoneInfo) -> str:
+    """An ISO datetime as the value of a `datetime-local` input, in the app's time zone."""
+    text = local_time(value, zone) if value else ""
+    return text.replace(" ", "T")
+
+
+def _parse(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _lang(language: str) -> str:
+    return "en" if language == "en" else "zh"

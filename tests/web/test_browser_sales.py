@@ -1,0 +1,278 @@
+"""The sales pack in a real browser: a rep, a manager and a director work a lead to an approved quote.
+
+Each step is what a person does with the mouse or keyboard on the generated pages;
+outcomes are checked in the database through the records service. Every page must
+load without a Content-Security-Policy violation or a script error, and a
+screenshot of each page is saved under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from runtime.identity.actor import SYSTEM
+from runtime.identity.directory import load_actor
+from runtime.schema.system import users
+from tests.web.conftest import SHOTS, LiveServer
+
+PASSWORD = "formloom-demo"
+COMPANY = "Browser Test Precision Co"
+
+
+class Session:
+    """One person's browser tab, with the problems the page reported."""
+
+    def __init__(self, page: Any, server: LiveServer, name: str) -> None:
+        self.page = page
+        self.server = server
+        self.name = name
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if (message.type == "error" and "Content Security Policy" in text) or "Refused to" in text:
+            self.problems.append(f"CSP: {text}")
+        elif message.type == "error" and "status of 4" not in text:
+            self.problems.append(f"console error: {text}")
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.server.url + path)
+
+    def shot(self, label: str) -> None:
+        folder = SHOTS / self.server.runtime.engine.dialect.name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{label}.png"), full_page=True)
+
+
+@contextmanager
+def signed_in(chromium: Any, server: LiveServer, username: str, **context: Any) -> Iterator[Session]:
+    """A fresh browser context signed in as `username` through the sign-in form."""
+    ctx = chromium.new_context(locale="zh-CN", **context)
+    ctx.set_default_timeout(10_000)
+    session = Session(ctx.new_page(), server, username)
+    session.go("/")
+    session.page.fill("#username", username)
+    session.page.fill("#password", PASSWORD)
+    session.page.click("button[type=submit]")
+    session.page.wait_for_url(server.url + "/")
+    try:
+        yield session
+    finally:
+        ctx.close()
+    assert session.problems == [], session.problems
+
+
+def records(server: LiveServer, form: str, where: str) -> list[dict[str, Any]]:
+    page = server.runtime.service.list_page("sales", form, [("where", where)], SYSTEM)
+    return list(page["items"])
+
+
+def user_id(server: LiveServer, username: str) -> int:
+    with server.runtime.engine.connect() as conn:
+        return int(conn.execute(select(users.c.id).where(users.c.username == username)).scalar_one())
+
+
+def pick(page: Any, field_name: str, typed: str, option: str) -> None:
+    """Type into a link or user picker and choose the option whose label contains `option`."""
+    search = page.locator(f'[id="in-{field_name}"]')
+    search.fill(typed)
+    choice = page.locator(f'[id="picks-{field_name}"] [data-pick-id]', has_text=option).first
+    choice.click()
+
+
+def live_text(page: Any, name: str) -> str:
+    return str(page.locator(f'output[data-live="{name}"]').inner_text()).strip()
+
+
+def enter_lead_with_a_bad_email_then_fix_it(session: Session) -> int:
+    """Scenario 1: the inline 422 error, then the live score, then the stored score."""
+    page = session.page
+    page.click("text=线索")
+    page.click("a.button.primary:has-text('新建')")
+    session.shot("lead-form-empty")
+    page.fill('[id="in-company"]', COMPANY)
+    page.fill('[id="in-contact_name"]', "张伟")
+    page.fill('[id="in-email"]', "zhang.wei@@example")
+    page.select_option('[id="in-source"]', "trade_show")
+    page.select_option('[id="in-industry"]', "manufacturing")
+    page.select_option('[id="in-region"]', "east_china")
+    page.select_option('[id="in-company_size"]', "1000_plus")
+    page.fill('[id="in-budget"]', "800,000")
+    page.fill('[id="in-interest_level"]', "5")
+    page.fill('[id="in-urgency"]', "5")
+    page.check('[id="in-asked_for_demo"]')
+    page.check('[id="in-asked_for_price"]')
+    page.click("button[type=submit]:has-text('保存')")
+    error = page.locator('[data-field="email"] .error')
+    error.wait_for()
+    assert "邮箱" in error.inner_text()
+    assert page.locator('[id="in-email"]').get_attribute("aria-invalid") == "true"
+    assert page.locator('[id="in-company"]').input_value() == COMPANY  # nothing typed is lost
+    session.shot("lead-form-error")
+    assert records(session.server, "lead", f"company == '{COMPANY}'") == []
+
+    page.fill('[id="in-email"]', "zhang.wei@example.com")
+    expect(page.locator('output[data-live="score"]')).not_to_have_text("0")
+    shown_score = live_text(page, "score")
+    session.shot("lead-form-live-score")
+    page.click("button[type=submit]:has-text('保存')")
+    page.wait_for_url(re.compile(r"/app/sales/lead/\d+\?saved=1"))
+    session.shot("lead-record")
+    [lead] = records(session.server, "lead", f"company == '{COMPANY}'")
+    assert lead["email"] == "zhang.wei@example.com"
+    assert str(lead["score"]) == shown_score.replace(",", "")
+    assert page.locator('[data-show="score"] dd').inner_text().strip() == shown_score
+    assert lead["status"] == "mql", "a score over the threshold makes the lead an MQL at once"
+    return int(lead["id"])
+
+
+def manager_hands_off_with_the_keyboard(session: Session, lead_id: int) -> None:
+    """Scenario 2: the manager qualifies the lead (MQL → SQL) and assigns it, keyboard only."""
+    page = session.page
+    session.go(f"/app/sales/lead/{lead_id}")
+    session.shot("lead-record-manager")
+    action = page.locator('summary[data-action="hand_off"]')
+    for _ in range(60):
+        if page.evaluate("document.activeElement && document.activeElement.dataset.action") == "hand_off":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.action") == "hand_off", "reachable by Tab"
+    page.keyboard.press("Enter")
+    assert action.locator("xpath=..").get_attribute("open") is not None
+    page.keyboard.press("Tab")
+    page.keyboard.type("li.rep")
+    expect(page.locator('[id="picks-owner"] [data-pick-id]')).to_have_text(["李销售 (li.rep)"])
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.locator('details[open] input[name="owner"]').input_value() == str(
+        user_id(session.server, "li.rep")
+    )
+    session.shot("lead-hand-off")
+    page.locator('details[open] button[data-confirm="hand_off"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"done=hand_off"))
+    [lead] = records(session.server, "lead", f"id == {lead_id}")
+    assert lead["status"] == "sql"
+    assert lead["owner"]["id"] == user_id(session.server, "li.rep")
+    assert page.locator(".timeline").inner_text().count("状态变更") >= 1
+
+
+def rep_builds_and_submits_a_quote(session: Session) -> int:
+    """Scenario 3, first half: a quote with two lines, one at a 35% discount, submitted."""
+    page = session.page
+    session.go("/app/sales/quote/new")
+    pick(page, "opportunity", "华信", "华信精密")
+    pick(page, "account", "华信", "上海华信")
+    page.click("[data-add-row]")
+    pick(page, "lines[0].product", "许可", "销售云平台用户许可")
+    page.fill('[id="in-lines[0].quantity"]', "100")
+    page.fill('[id="in-lines[0].unit_price"]', "1200")
+    page.fill('[id="in-lines[0].discount_pct"]', "35")
+    page.click("[data-add-row]")
+    pick(page, "lines[1].product", "实施", "实施服务")
+    page.fill('[id="in-lines[1].quantity"]', "10")
+    page.fill('[id="in-lines[1].unit_price"]', "3000")
+    expect(page.locator('output[data-live="max_discount_pct"]')).to_have_text("35%")
+    expect(page.locator('output[data-live="lines[1].line_total"]')).to_have_text("¥30,000.00")  # 10 × 3,000
+    shown_total = live_text(page, "grand_total")
+    session.shot("quote-form")
+    page.click("button[type=submit]:has-text('保存')")
+    page.wait_for_url(re.compile(r"/app/sales/quote/\d+\?saved=1"))
+    quote_id = int(re.findall(r"/quote/(\d+)", page.url)[0])
+    [quote] = records(session.server, "quote", f"id == {quote_id}")
+    assert len(quote["lines"]) == 2
+    assert str(quote["max_discount_pct"]).startswith("0.35")
+    assert shown_total.endswith(f"{float(quote['grand_total']):,.2f}")
+    page.click('button[data-action="submit"]')
+    page.wait_for_url(re.compile(r"done=submit"))
+    session.shot("quote-submitted")
+    [quote] = records(session.server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "pending_approval"
+    return quote_id
+
+
+def approver_approves_from_the_inbox(session: Session, quote_id: int, comment: str) -> None:
+    """Scenario 3, second half: the approver finds the quote in "My tasks" and approves it."""
+    page = session.page
+    page.click("#nav-tasks")
+    card = page.locator(".task-card", has=page.locator(f'a[href="/app/sales/quote/{quote_id}"]'))
+    card.wait_for()
+    session.shot(f"inbox-{session.name}")
+    card.locator("textarea[name=comment]").fill(comment)
+    card.locator('button[data-decide="approve"]').click()
+    page.wait_for_url(re.compile(r"/tasks\?done=approve"))
+
+
+def funnel_counts_the_lead(session: Session) -> None:
+    """Scenario 4: the funnel widget's lead and SQL stages include the new lead."""
+    page = session.page
+    page.click("text=销售看板")
+    table = page.locator("#widget-funnel .widget-data table")
+    table.wait_for()
+    session.shot("dashboard")
+    first = table.locator("tbody tr").nth(0).locator("td").nth(1).inner_text()
+    sql_row = table.locator("tbody tr").nth(2).locator("td").nth(1).inner_text()
+    with session.server.runtime.engine.connect() as conn:
+        viewer = load_actor(conn, user_id(session.server, session.name), "web")
+    assert viewer is not None
+    leads = session.server.runtime.service.list_page("sales", "lead", [("count", "true")], viewer)["total"]
+    assert int(first) == leads, "the funnel counts the leads this manager may read"
+    assert int(sql_row) >= 1
+    assert records(session.server, "lead", f"company == '{COMPANY}'")[0]["status"] == "sql"
+
+
+def test_rep_manager_and_director_work_a_lead_to_an_approved_quote(
+    chromium: Any, live_server: LiveServer
+) -> None:
+    with signed_in(chromium, live_server, "li.rep") as rep:
+        rep.shot("home-rep")
+        lead_id = enter_lead_with_a_bad_email_then_fix_it(rep)
+    with signed_in(chromium, live_server, "qian.manager") as manager:
+        manager_hands_off_with_the_keyboard(manager, lead_id)
+    with signed_in(chromium, live_server, "li.rep") as rep:
+        quote_id = rep_builds_and_submits_a_quote(rep)
+    with signed_in(chromium, live_server, "qian.manager") as manager:
+        approver_approves_from_the_inbox(manager, quote_id, "折扣合理，同意")
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "pending_approval", "35% needs the director too"
+    with signed_in(chromium, live_server, "zhao.director") as director:
+        approver_approves_from_the_inbox(director, quote_id, "同意")
+        director.go(f"/app/sales/quote/{quote_id}")
+        director.shot("quote-approved")
+        assert "折扣合理，同意" in director.page.locator(".timeline").inner_text()
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "approved"
+    with signed_in(chromium, live_server, "qian.manager") as manager:
+        funnel_counts_the_lead(manager)
+
+
+def test_the_lead_form_works_on_a_phone(chromium: Any, live_server: LiveServer) -> None:
+    phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+    with signed_in(chromium, live_server, "li.rep", **phone) as rep:
+        page = rep.page
+        page.click("button.menu-button")
+        page.click("#site-nav >> text=线索")
+        page.click("a.button.primary:has-text('新建')")
+        page.fill('[id="in-company"]', "Phone Expo Lead")
+        page.fill('[id="in-contact_name"]', "王芳")
+        page.fill('[id="in-email"]', "not-an-address")
+        page.select_option('[id="in-source"]', "trade_show")
+        page.click("button[type=submit]:has-text('保存')")
+        page.locator('[data-field="email"] .error').wait_for()
+        rep.shot("phone-lead-error")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow}px wider than the phone"
+        page.fill('[id="in-email"]', "wang.fang@example.com")
+        page.click("button[type=submit]:has-text('保存')")
+        page.wait_for_url(re.compile(r"/app/sales/lead/\d+\?saved=1"))
+        rep.shot("phone-lead-record")
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert records(live_server, "lead", "company == 'Phone Expo Lead'")[0]["email"] == "wang.fang@example.com"
