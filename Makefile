@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DB     ?= sqlite:///formloom.db
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck pytest bench clean
+NODE_STAMP := node_modules/.installed-$(shell cksum package-lock.json | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck pytest bench clean assets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Formloom needs Python 3.11 or newer")'
@@ -15,7 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-run: $(STAMP)
+# Front-end packages (htmx, Alpine.js, ECharts) from the npm registry, exactly as locked.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm > /dev/null || { echo "Formloom's web pages need Node.js and npm (https://nodejs.org)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-* && touch $(NODE_STAMP)
+
+assets: $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	@# a dev database follows the pack: publish applies safe changes and refuses lossy ones
 	$(BIN)/formloom publish definitions/sales --db $(DB) --author make-run > /dev/null || \
 		$(BIN)/formloom plan definitions/sales --db $(DB)
@@ -29,11 +39,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy builder runtime
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_vs_baseline.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache formloom.db* files
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache formloom.db* files test-artifacts

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
@@ -92,3 +94,50 @@ def count_queries(engine: Engine) -> Iterator[list[str]]:
 
 REPO = Path(__file__).resolve().parents[1]
 SALES = REPO / "definitions" / "sales"
+
+
+WEB_PASSWORD = "correct horse battery 42"
+
+
+def web_client(
+    runtime: Runtime, username: str, roles: tuple[str, ...] = (), language: str = "en"
+) -> WebClient:
+    """A test client signed in through the web sign-in form (a user is created when missing)."""
+    from runtime.db import write
+    from runtime.identity.directory import DirectoryError, create_user
+
+    with write(runtime.engine) as conn, suppress(DirectoryError):
+        create_user(conn, username, WEB_PASSWORD, roles=roles, language=language)
+    client = WebClient(runtime.api)
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={"username": username, "password": WEB_PASSWORD, "csrf_token": token.group(1), "next": "/"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    client.csrf = client.token_on("/")
+    return client
+
+
+class WebClient(TestClient):
+    """A TestClient with a web session; `post_form` adds the page's CSRF token."""
+
+    csrf = ""
+
+    def token_on(self, path: str) -> str:
+        """The CSRF token a page carries."""
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.get(path).text)
+        assert found is not None, f"no CSRF token on {path}"
+        return found.group(1)
+
+    def post_form(self, path: str, data: Any, **kwargs: Any) -> Any:
+        """POST a form as the page would, with the session's CSRF token."""
+        pairs = list(data.items()) if isinstance(data, dict) else list(data)
+        body = [("csrf_token", self.csrf), *pairs]
+        headers = {"content-type": "application/x-www-form-urlencoded", **kwargs.pop("headers", {})}
+        return self.post(
+            path, content=urlencode(body, doseq=True), headers=headers, follow_redirects=False, **kwargs
+        )

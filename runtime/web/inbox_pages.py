@@ -61,7 +61,10 @@ def inbox_router(web: Web) -> APIRouter:
     def notification_list(request: Request, actor: Actor = Actor_) -> Response:
         found = web.process.notifications(actor, unread_only=False, limit=50, offset=0)
         zone = next(iter(web.service.apps.values())).app.zone()
-        items = [{**n, "when": local_time(n["created_at"], zone)} for n in found["items"]]
+        items = [
+            {**n, "when": local_time(n["created_at"], zone), "link": _page_of(n["record"])}
+            for n in found["items"]
+        ]
         return web.pages.render(
             request,
             actor,
@@ -147,3 +150,8 @@ def _approval_label(web: Web, item: dict[str, Any], language: str) -> str:
         return str(item.get("approval") or "")
     name, step = approval_labels(app.app, str(item.get("approval") or ""), item["step"], language)
     return f"{name} · {step}" if step else name
+
+
+def _page_of(record_url: str | None) -> str | None:
+    """The web page of a record the API names (`/api/v1/app/form/7` → `/app/app/form/7`)."""
+    return "/app/" + record_url.removeprefix("/api/v1/") if record_url else None

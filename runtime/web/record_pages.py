@@ -187,18 +187,19 @@ def _refused(
     """The form again, as the user left it, with the service's answer."""
     t = translator(actor.language)
     duplicates = [p for p in error.problems if p.code == "duplicate"]
-    problems = [p for p in error.problems if p.code != "duplicate"]
+    stale = any(p.code == "version_conflict" for p in error.problems)
+    problems = [p for p in error.problems if p.code not in ("duplicate", "version_conflict")]
     errors = by_input(problems, form, t, actor.language)
-    stale = isinstance(error, Conflict) and not duplicates
-    if stale and not errors:
-        errors = {"": [t("form.stale")]}
+    if stale:
+        errors.setdefault("", []).append(t("form.stale"))
     found = [(i, f"/app/{app.app.app}/{form.key}/{i}") for p in duplicates for i in p.candidates]
     state = state_of_form(form, data)
     if stored is not None:  # files are not sent back by the browser: show the stored ones
         for key, item in form.fields.items():
             if item.type == "attachment":
                 state[key] = stored.get(key)
-    return _draw(web, request, actor, app, form, state, stored, errors, 409 if found else 422, found)
+    status = 409 if found or stale else 422
+    return _draw(web, request, actor, app, form, state, stored, errors, status, found)
 
 
 def _draw(

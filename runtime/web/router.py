@@ -79,7 +79,10 @@ def _error_page(web: Web, request: Request, status: int, key: str, detail: str =
     except SignInRequired:
         actor = None
     if actor is not None:
-        return web.pages.render(request, actor, "error.html", status=status, message_key=key, detail=detail)
+        title = translator(actor.language)(key)
+        return web.pages.render(
+            request, actor, "error.html", status=status, message_key=key, detail=detail, title=title
+        )
     language = language_of(request.cookies.get("formloom_language"))
     html = TEMPLATES.get_template("error.html").render(
         t=translator(language), language=language, message_key=key, detail=detail, bare=True

@@ -1,0 +1,121 @@
+"""The record page: values, workflow actions (with their values and guards), approvals, timeline."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from runtime.boot import Runtime
+from runtime.db import write
+from runtime.identity.actor import SYSTEM
+from runtime.schema.system import notifications, users
+from runtime.schema.types import utcnow
+from tests.runtime.web.pack import deal_pack
+from tests.support import serve, web_client
+
+
+@pytest.fixture
+def crm(db_url: str, tmp_path: Path) -> Runtime:
+    runtime, _ = serve(deal_pack(tmp_path / "pack"), db_url, tmp_path / "files")
+    return runtime
+
+
+def deal(runtime: Runtime, record_id: int) -> dict:
+    return dict(runtime.service.get("crm", "deal", record_id, SYSTEM))
+
+
+def new_deal(runtime: Runtime, username: str, **values: str) -> int:
+    client = web_client(runtime, username, ("rep",))
+    answer = client.post_form("/app/crm/deal/new", {"title": "Deal", **values})
+    assert answer.status_code == 303, answer.text
+    return int(re.findall(r"/deal/(\d+)", answer.headers["location"])[0])
+
+
+def test_the_record_page_shows_formatted_values_and_the_actions_the_user_may_take(crm: Runtime) -> None:
+    record_id = new_deal(crm, "rita", amount="1200", discount="25", tags="hot")
+    page = web_client(crm, "rita", ("rep",)).get(f"/app/crm/deal/{record_id}")
+    assert page.status_code == 200
+    assert "25%" in page.text and "900.00" in page.text
+    assert 'data-action="submit"' in page.text
+    assert 'summary class="button primary" data-action="win"' in page.text, "win asks for an account"
+    assert "Created" in page.text, "the timeline starts with the creation"
+
+
+def test_an_action_with_values_moves_the_record_and_a_guard_refusal_is_shown(crm: Runtime) -> None:
+    record_id = new_deal(crm, "rita")
+    rep = web_client(crm, "rita", ("rep",))
+    account = rep.post_form("/app/crm/account/new", {"name": "Acme"})
+    account_id = re.findall(r"/account/(\d+)", account.headers["location"])[0]
+    refused = rep.post_form(f"/app/crm/deal/{record_id}/do/win", {"account": account_id})
+    assert refused.status_code in (409, 422)
+    assert "A won deal needs an amount" in refused.text
+    assert deal(crm, record_id)["status"] == "open"
+    crm.service.update("crm", "deal", record_id, {"amount": 10}, None, SYSTEM)
+    missing = rep.post_form(f"/app/crm/deal/{record_id}/do/win", {"account": ""})
+    assert missing.status_code == 422 and deal(crm, record_id)["status"] == "open"
+    taken = rep.post_form(f"/app/crm/deal/{record_id}/do/win", {"account": account_id, "comment": "signed"})
+    assert taken.status_code == 303
+    assert deal(crm, record_id)["status"] == "won"
+    page = rep.get(f"/app/crm/deal/{record_id}")
+    assert "open → won (Mark won)" in page.text
+    assert "“signed”" in page.text
+
+
+def test_approvals_show_on_the_record_and_are_decided_from_the_inbox(crm: Runtime) -> None:
+    boss = web_client(crm, "bea", ("boss",))
+    record_id = new_deal(crm, "rita")
+    rep = web_client(crm, "rita", ("rep",))
+    rep.post_form(f"/app/crm/deal/{record_id}/do/submit", {})
+    inbox = boss.get("/tasks")
+    task_id = re.findall(r'id="task-(\d+)"', inbox.text)[0]
+    assert f'href="/app/crm/deal/{record_id}"' in inbox.text and "Big deal approval · The boss" in inbox.text
+    record_page = boss.get(f"/app/crm/deal/{record_id}")
+    assert (
+        "Big deal approval" in record_page.text and f'action="/tasks/{task_id}/approve"' in record_page.text
+    )
+    no_comment = boss.post_form(f"/tasks/{task_id}/reject", {"comment": ""})
+    assert no_comment.status_code == 422 and "comment" in no_comment.text
+    assert deal(crm, record_id)["status"] == "pending"
+    done = boss.post_form(f"/tasks/{task_id}/approve", {"comment": "fine"})
+    assert done.headers["location"] == "/tasks?done=approve"
+    assert deal(crm, record_id)["status"] == "won"
+    assert "Nothing to do." in boss.get("/tasks").text
+
+
+def test_a_task_is_delegated_to_another_user(crm: Runtime) -> None:
+    boss = web_client(crm, "bea", ("boss",))
+    deputy = web_client(crm, "dan", ("rep",))
+    record_id = new_deal(crm, "rita")
+    web_client(crm, "rita", ("rep",)).post_form(f"/app/crm/deal/{record_id}/do/submit", {})
+    task_id = re.findall(r'id="task-(\d+)"', boss.get("/tasks").text)[0]
+    dan_id = re.findall(r'data-pick-id="(\d+)"', boss.get("/users/_pick?q=dan").text)[0]
+    answer = boss.post_form(f"/tasks/{task_id}/delegate", {"to": dan_id, "comment": "on leave"})
+    assert answer.status_code == 303, re.findall(r"notice error[^>]*>(.*?)</div>", answer.text, re.S)
+    assert f'href="/app/crm/deal/{record_id}"' in deputy.get("/tasks").text
+
+
+def test_notifications_are_listed_opened_and_marked_read(crm: Runtime) -> None:
+    record_id = new_deal(crm, "rita")
+    rep = web_client(crm, "rita", ("rep",))
+    with write(crm.engine) as conn:
+        rita = conn.execute(select(users.c.id).where(users.c.username == "rita")).scalar_one()
+        conn.execute(
+            notifications.insert().values(
+                user_id=rita,
+                app="crm",
+                form="deal",
+                record_id=record_id,
+                message="Hello Rita",
+                created_at=utcnow(),
+            )
+        )
+    page = rep.get("/notifications")
+    assert "Hello Rita" in page.text
+    assert '<span class="badge">1</span>' in page.text
+    notification_id = re.findall(r"/notifications/(\d+)/read", page.text)[0]
+    opened = rep.post_form(f"/notifications/{notification_id}/read", {"next": f"/app/crm/deal/{record_id}"})
+    assert opened.headers["location"] == f"/app/crm/deal/{record_id}"
+    assert '<span class="badge">' not in rep.get("/notifications").text
