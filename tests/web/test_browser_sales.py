@@ -227,6 +227,11 @@ def funnel_counts_the_lead(session: Session) -> None:
     assert int(first) == leads, "the funnel counts the leads this manager may read"
     assert int(sql_row) >= 1
     assert records(session.server, "lead", f"company == '{COMPANY}'")[0]["status"] == "sql"
+    channel = page.locator("#widget-leads_by_channel .widget-data table tbody a", has_text="行业展会")
+    channel.click()
+    page.wait_for_url(re.compile(r"/app/sales/lead\?where="))
+    session.shot("drill-down")
+    expect(page.locator("table.records tbody")).to_contain_text(COMPANY)
 
 
 def test_rep_manager_and_director_work_a_lead_to_an_approved_quote(
