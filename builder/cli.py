@@ -16,6 +16,7 @@ from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
 from runtime.model import App, Form
+from runtime.web.assets import missing_vendor_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,9 +145,12 @@ def _serve(args: argparse.Namespace) -> int:
                 )
     base = f"http://{args.host}:{args.port}"
     print(f"Formloom is serving {', '.join(a.app.app for a in runtime.apps)} at {base}")
-    print(f"  API docs: {base}/docs    OpenAPI: {base}/openapi.json")
+    print(f"  web app: {base}/    API docs: {base}/docs    OpenAPI: {base}/openapi.json")
     for app in runtime.apps:
         print(f"  {app.app.app}: {base}/api/v1/{app.app.app}/{next(iter(app.forms))}")
+    missing = missing_vendor_files()
+    if missing:
+        print(f"  warning: the web pages need {', '.join(missing)}: run `npm ci` (make run does)")
     if logins:
         print(f"  sign in at {base}/login (every demo user's password: {logins[0][2]}):")
         for username, roles, _ in logins:

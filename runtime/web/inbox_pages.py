@@ -17,12 +17,14 @@ from starlette.datastructures import FormData
 from runtime.identity.actor import Actor
 from runtime.records.errors import RecordError
 from runtime.web.context import Web
-from runtime.web.formats import local_time
+from runtime.web.formats import display, local_time
 from runtime.web.i18n import language_of, translator
 from runtime.web.problems import by_input
 from runtime.web.session import check_csrf, posted_form
 from runtime.web.timeline import approval_labels
 
+Key = tuple[str, str, int]
+Summary = tuple[str, list[tuple[str, str]]]
 DECIDED = {"approve": "approved", "reject": "rejected"}
 
 
@@ -102,13 +104,15 @@ def _inbox(
     language = language_of(actor.language)
     found = web.process.tasks(actor, "open", 100, 0)
     items = found["items"]
-    titles = _titles(web, items)
+    summaries = _summaries(web, actor, items, language)
     zone = next(iter(web.service.apps.values())).app.zone()
     for item in items:
         app = web.service.apps.get(item["app"])
         form = app.forms.get(item["form"]) if app else None
         item["form_label"] = form.form.label.text(language) if form else item["form"]
-        item["title"] = titles.get((item["app"], item["form"], item["record_id"]), f"#{item['record_id']}")
+        item["title"], item["facts"] = summaries.get(
+            (item["app"], item["form"], item["record_id"]), (f"#{item['record_id']}", [])
+        )
         item["link"] = f"/app/{item['app']}/{item['form']}/{item['record_id']}"
         item["when"] = local_time(item["created_at"], zone)
         item["approval_label"] = _approval_label(web, item, language)
@@ -125,23 +129,60 @@ def _inbox(
     )
 
 
-def _titles(web: Web, items: list[dict[str, Any]]) -> dict[tuple[str, str, int], str]:
-    """The title of each task's record: one query per form."""
+def _summaries(web: Web, actor: Actor, items: list[dict[str, Any]], language: str) -> dict[Key, Summary]:
+    """Each task's record title and its first list columns: one read per form, not per task.
+
+    Records are read through the records service as the approver, so the summary shows
+    only what they may see; a record outside their read scope shows its title alone.
+    """
     wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
     for item in items:
         wanted[(item["app"], item["form"])].add(item["record_id"])
-    found: dict[tuple[str, str, int], str] = {}
-    with web.service.engine.connect() as conn:
-        for (app_key, form_key), ids in wanted.items():
-            app = web.service.apps.get(app_key)
-            form = app.forms.get(form_key) if app else None
-            if form is None or form.title_field not in form.table.c:
+    found: dict[Key, Summary] = {}
+    for (app_key, form_key), ids in wanted.items():
+        app = web.service.apps.get(app_key)
+        form = app.forms.get(form_key) if app else None
+        if app is None or form is None:
+            continue
+        ctx = web.input_context(app, form, actor, creating=False)
+        columns = [k for k in form.form.list_view.columns if k != form.title_field and k in form.fields][:4]
+        readable: dict[int, dict[str, Any]] = {}
+        if web.service.access(app_key, form_key, actor).can("read"):
+            params = [("id__in", ",".join(map(str, sorted(ids)))), ("limit", str(len(ids)))]
+            readable = {r["id"]: r for r in web.service.list_page(app_key, form_key, params, actor)["items"]}
+        titles = _bare_titles(web, form, ids - set(readable))
+        for record_id in ids:
+            record = readable.get(record_id)
+            if record is None:
+                found[(app_key, form_key, record_id)] = (titles.get(record_id, f"#{record_id}"), [])
                 continue
-            table = form.table
-            rows = conn.execute(select(table.c.id, table.c[form.title_field]).where(table.c.id.in_(ids)))
-            for row in rows:
-                found[(app_key, form_key, row[0])] = str(row[1] if row[1] is not None else f"#{row[0]}")
+            facts = [
+                (
+                    form.fields[k].spec.title(language),
+                    display(form.fields[k].spec, record.get(k), language, ctx.currency, ctx.zone),
+                )
+                for k in columns
+                if k in record and record.get(k) not in (None, "", [])
+            ]
+            found[(app_key, form_key, record_id)] = (_title_of(form, record), facts)
     return found
+
+
+def _bare_titles(web: Web, form: Any, ids: set[int]) -> dict[int, str]:
+    """Titles of records the approver may not read: the task names them anyway."""
+    if not ids or form.title_field not in form.table.c:
+        return {}
+    table = form.table
+    with web.service.engine.connect() as conn:
+        rows = conn.execute(select(table.c.id, table.c[form.title_field]).where(table.c.id.in_(ids)))
+        return {row[0]: str(row[1]) for row in rows if row[1] is not None}
+
+
+def _title_of(form: Any, record: dict[str, Any]) -> str:
+    value = record.get(form.title_field)
+    if isinstance(value, dict):
+        value = value.get("display")
+    return str(value) if value not in (None, "") else f"#{record['id']}"
 
 
 def _approval_label(web: Web, item: dict[str, Any], language: str) -> str:

@@ -14,7 +14,7 @@ from runtime.identity.actor import SYSTEM
 from runtime.schema.system import notifications, users
 from runtime.schema.types import utcnow
 from tests.runtime.web.pack import deal_pack
-from tests.support import serve, web_client
+from tests.support import count_queries, serve, web_client
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ def test_approvals_show_on_the_record_and_are_decided_from_the_inbox(crm: Runtim
     inbox = boss.get("/tasks")
     task_id = re.findall(r'id="task-(\d+)"', inbox.text)[0]
     assert f'href="/app/crm/deal/{record_id}"' in inbox.text and "Big deal approval · The boss" in inbox.text
+    assert "<dt>owner</dt><dd>rita</dd>" in inbox.text, "the record's list columns tell the approver what it is"
     record_page = boss.get(f"/app/crm/deal/{record_id}")
     assert (
         "Big deal approval" in record_page.text and f'action="/tasks/{task_id}/approve"' in record_page.text
@@ -119,3 +120,19 @@ def test_notifications_are_listed_opened_and_marked_read(crm: Runtime) -> None:
     opened = rep.post_form(f"/notifications/{notification_id}/read", {"next": f"/app/crm/deal/{record_id}"})
     assert opened.headers["location"] == f"/app/crm/deal/{record_id}"
     assert '<span class="badge">' not in rep.get("/notifications").text
+
+
+def test_the_inbox_reads_its_records_in_one_query_per_form(crm: Runtime) -> None:
+    boss = web_client(crm, "bea", ("boss",))
+    rep = web_client(crm, "rita", ("rep",))
+    for _ in range(2):
+        rep.post_form(f"/app/crm/deal/{new_deal(crm, 'rita')}/do/submit", {})
+    with count_queries(crm.engine) as two:
+        boss.get("/tasks")
+    for _ in range(6):
+        rep.post_form(f"/app/crm/deal/{new_deal(crm, 'rita')}/do/submit", {})
+    with count_queries(crm.engine) as eight:
+        page = boss.get("/tasks")
+    assert page.text.count('class="panel task-card"') == 8
+    ignore = "FROM formloom_apps"  # the once-a-second publish check
+    assert len([q for q in eight if ignore not in q]) == len([q for q in two if ignore not in q])
