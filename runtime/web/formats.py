@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel import Locale
+from babel.numbers import NumberPattern, parse_pattern
 
 LOCALES = {"zh": "zh_CN", "en": "en_US"}
+PATTERNS = {"percent": "#,##0.##%", "integer": "#,##0", "decimal": "#,##0.####"}
 
 
 def locale_of(language: str) -> str:
@@ -60,14 +63,21 @@ def number(kind: str, value: Any, language: str, currency: str) -> str:
         amount = Decimal(str(value))
     except InvalidOperation:
         return str(value)
-    locale = locale_of(language)
+    locale = _locale(language)
     if kind == "money":
-        return str(format_currency(amount, currency, locale=locale))
-    if kind == "percent":
-        return str(format_percent(amount, "#,##0.##%", locale=locale))
-    if kind == "integer":
-        return str(format_decimal(amount, "#,##0", locale=locale))
-    return str(format_decimal(amount, "#,##0.####", locale=locale))
+        return str(locale.currency_formats["standard"].apply(amount, locale, currency=currency))
+    return str(_pattern(PATTERNS.get(kind, PATTERNS["decimal"])).apply(amount, locale))
+
+
+@cache
+def _locale(language: str) -> Locale:
+    """Babel's locale of a language, parsed once (formatting runs for every cell of a list)."""
+    return Locale.parse(locale_of(language))
+
+
+@cache
+def _pattern(pattern: str) -> NumberPattern:
+    return parse_pattern(pattern)
 
 
 def spec_currency(spec: Any, app_currency: str) -> str:

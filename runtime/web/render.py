@@ -99,15 +99,19 @@ class Pages:
     def _frame(self, actor: Actor, language: str) -> dict[str, Any]:
         counts = {"tasks": 0, "unread": 0}
         if actor.user_id is not None:
+            open_tasks = (
+                select(func.count())
+                .select_from(tasks)
+                .where(tasks.c.assignee_id == actor.user_id, tasks.c.status == "open")
+                .scalar_subquery()
+            )
+            unread = (
+                select(func.count())
+                .select_from(notifications)
+                .where(notifications.c.user_id == actor.user_id, notifications.c.read_at.is_(None))
+                .scalar_subquery()
+            )
             with self.service.engine.connect() as conn:
-                counts["tasks"] = conn.execute(
-                    select(func.count())
-                    .select_from(tasks)
-                    .where(tasks.c.assignee_id == actor.user_id, tasks.c.status == "open")
-                ).scalar_one()
-                counts["unread"] = conn.execute(
-                    select(func.count())
-                    .select_from(notifications)
-                    .where(notifications.c.user_id == actor.user_id, notifications.c.read_at.is_(None))
-                ).scalar_one()
+                row = conn.execute(select(open_tasks, unread)).one()
+            counts = {"tasks": row[0], "unread": row[1]}
         return {"nav": navigation(self.service, actor, language), "counts": counts}
