@@ -8,7 +8,7 @@ app, start-up refuses and names the commands that plan and publish the change.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SAWarning
 
 from runtime.db import make_engine, write
-from runtime.live import LiveApi
+from runtime.live import Extension, LiveApi
 from runtime.loading.loader import load_packs
 from runtime.model import App
 from runtime.records.compiled import CompiledApp, compile_app
@@ -94,6 +94,7 @@ def start(
     files_dir: str | Path = "files",
     clock: Clock = utcnow,
     command_hint: Callable[[App], str] | None = None,
+    extensions: Sequence[Extension] = (),
 ) -> Runtime:
     """Load packs, check (or make) their publication, and build the API."""
     apps = load_packs(paths)
@@ -101,5 +102,5 @@ def start(
     hint = command_hint or (lambda app: "  formloom plan PATH --db URL\n  formloom publish PATH --db URL")
     ensure_published(engine, apps, hint)
     store = FileStore(files_dir)
-    live = LiveApi(engine, compile_apps(apps, engine.dialect.name, clock), store, clock)
+    live = LiveApi(engine, compile_apps(apps, engine.dialect.name, clock), store, clock, extensions)
     return Runtime(engine, live, store)

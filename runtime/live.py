@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,18 +27,28 @@ from runtime.schema import published
 from runtime.schema.tables import build_tables
 
 CHECK_EVERY = 1.0  # seconds
+# Adds routes to each API the server builds (the designer, from `builder`, uses this).
+Extension = Callable[[FastAPI, RecordsService], None]
 
 
 class LiveApi:
     """An ASGI app that rebuilds itself when the published definitions change."""
 
-    def __init__(self, engine: Engine, apps: list[CompiledApp], store: FileStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        apps: list[CompiledApp],
+        store: FileStore,
+        clock: Clock,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
         self.engine = engine
         self.store = store
         self.clock = clock
+        self.extensions = list(extensions)
         self.service = RecordsService(engine, apps, clock)
         engine_for(self.service)
-        self.api: FastAPI = create_api(self.service, store)
+        self.api: FastAPI = self._build(self.service)
         self.hashes = {a.app.app: published.content_hash(a.app) for a in apps}
         self.checked_at = time.monotonic()
         self.lock = threading.Lock()
@@ -61,9 +72,15 @@ class LiveApi:
             compiled = [compile_app(a, build_tables(a), self.engine.dialect.name, self.clock) for a in apps]
             service = RecordsService(self.engine, compiled, self.clock)
             engine_for(service)
-            self.api, self.service = create_api(service, self.store), service
+            self.api, self.service = self._build(service), service
             self.hashes = {a.app: published.content_hash(a) for a in apps}
             return True
+
+    def _build(self, service: RecordsService) -> FastAPI:
+        api = create_api(service, self.store)
+        for extend in self.extensions:
+            extend(api, service)
+        return api
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI spec of the current API."""

@@ -17,10 +17,15 @@ SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
 
 
 class Section(Strict):
-    """A part of the form layout: a titled block of fields in one to four columns."""
+    """A part of the form layout: a titled block of fields in one to four columns.
+
+    Sections with a `tab` are shown under that tab; consecutive sections with the same tab
+    share it.
+    """
 
     section: Label
     columns: int = Spec(default=1, ge=1, le=4)
+    tab: Label | None = None
     fields: list[Identifier] = Spec(min_length=1)
 
 

@@ -1,6 +1,6 @@
 """Static files: Formloom's own CSS and JavaScript, and the front-end packages from npm.
 
-The npm packages (htmx, the CSP build of Alpine.js, ECharts) are installed into
+The npm packages (htmx, the CSP build of Alpine.js, ECharts, SortableJS) are installed into
 `node_modules/` by `make run` / `make test` from `package.json` and its lockfile;
 they are served from there and never committed. `FORMLOOM_NODE_MODULES` points
 elsewhere when the server runs outside the repository.
@@ -19,6 +19,7 @@ VENDOR = {
     "htmx.js": "htmx.org/dist/htmx.min.js",
     "alpine.js": "@alpinejs/csp/dist/cdn.min.js",
     "echarts.js": "echarts/dist/echarts.min.js",
+    "sortable.js": "sortablejs/Sortable.min.js",
 }
 TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 

@@ -51,11 +51,12 @@ class Input:
 
 @dataclass
 class Section:
-    """A titled block of inputs in one to four columns."""
+    """A titled block of inputs in one to four columns, shown under `tab` when it has one."""
 
     title: str
     columns: int
     inputs: list[Input]
+    tab: str = ""
 
 
 @dataclass
@@ -64,6 +65,26 @@ class FormView:
 
     sections: list[Section]
     general_errors: list[str] = field(default_factory=list)
+
+    @property
+    def untabbed(self) -> list[Section]:
+        """Sections shown above the tab bar."""
+        return [s for s in self.sections if not s.tab]
+
+    @property
+    def tabs(self) -> list[tuple[str, list[Section]]]:
+        """The tabs, in order of their first section, each with its sections."""
+        return tabs_of(self.sections)
+
+
+def tabs_of(sections: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Sections with a tab, grouped by it (first appearance decides the order)."""
+    grouped: dict[str, list[Any]] = {}
+    for section in sections:
+        tab = section.tab if isinstance(section, Section) else section.get("tab", "")
+        if tab:
+            grouped.setdefault(tab, []).append(section)
+    return list(grouped.items())
 
 
 @dataclass
@@ -83,9 +104,9 @@ def build_view(
 ) -> FormView:
     """The form's sections with `state` (input-shaped values) and `errors` by input name."""
     view = FormView(sections=[])
-    for title, columns, keys in _sections(form, ctx):
+    for title, columns, keys, tab in _sections(form, ctx):
         inputs = [field_input(form, key, state, preview.record, ctx, errors, preview) for key in keys]
-        view.sections.append(Section(title, columns, inputs))
+        view.sections.append(Section(title, columns, inputs, tab))
     names = {i.name for s in view.sections for i in s.inputs} | {
         c.name for s in view.sections for i in s.inputs for row in i.rows for c in row
     }
@@ -198,20 +219,21 @@ def _keys(form: CompiledForm) -> list[str]:
     return [f.key for f in form.form.fields]
 
 
-def _sections(form: CompiledForm, ctx: Context) -> list[tuple[str, int, list[str]]]:
+def _sections(form: CompiledForm, ctx: Context) -> list[tuple[str, int, list[str], str]]:
     shown = [k for k in _keys(form) if k not in ctx.hidden]
     if not form.form.layout:
-        return [("", 2 if len(shown) > 6 else 1, shown)]
-    placed: list[tuple[str, int, list[str]]] = []
+        return [("", 2 if len(shown) > 6 else 1, shown, "")]
+    placed: list[tuple[str, int, list[str], str]] = []
     seen: set[str] = set()
     for section in form.form.layout:
         keys = [k for k in section.fields if form.form.field(k) is not None and k not in ctx.hidden]
         seen.update(section.fields)
+        tab = section.tab.text(ctx.language) if section.tab else ""
         if keys:
-            placed.append((section.section.text(ctx.language), section.columns, keys))
+            placed.append((section.section.text(ctx.language), section.columns, keys, tab))
     rest = [k for k in shown if k not in seen]
     if rest:
-        placed.append(("", 2, rest))
+        placed.append(("", 2, rest, ""))
     return placed
 
 

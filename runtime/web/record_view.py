@@ -18,7 +18,15 @@ from runtime.records.errors import RecordError
 from runtime.records.preview import RowPreview
 from runtime.web.context import Web
 from runtime.web.form_data import record_from_form
-from runtime.web.form_view import Context, Input, field_input, spec_of, state_of_form, state_of_record
+from runtime.web.form_view import (
+    Context,
+    Input,
+    field_input,
+    spec_of,
+    state_of_form,
+    state_of_record,
+    tabs_of,
+)
 from runtime.web.formats import display
 from runtime.web.i18n import translator
 from runtime.web.problems import by_input
@@ -87,6 +95,7 @@ def _page(
     access = web.service.access(app_key, form_key, actor)
     ctx = web.input_context(app, form, actor, creating=False)
     actions = _actions(web, app, form, record, actor, ctx, tried, errors)
+    shown = _sections(form, record, ctx)
     return web.pages.render(
         request,
         actor,
@@ -96,7 +105,8 @@ def _page(
         form=form,
         record=record,
         title=_title(form, record),
-        sections=_sections(form, record, ctx),
+        sections=[s for s in shown if not s["tab"]],
+        tabs=tabs_of(shown),
         actions=actions,
         action_error=errors.get("", []) if tried else [],
         tried=tried[0] if tried else None,
@@ -136,17 +146,20 @@ def _actions(
 
 def _sections(form: CompiledForm, record: Record, ctx: Context) -> list[dict[str, Any]]:
     layout = form.form.layout or []
-    groups = [(s.section.text(ctx.language), s.columns, list(s.fields)) for s in layout]
-    placed = {k for _, _, keys in groups for k in keys}
+    groups = [
+        (s.section.text(ctx.language), s.columns, list(s.fields), s.tab.text(ctx.language) if s.tab else "")
+        for s in layout
+    ]
+    placed = {k for _, _, keys, _ in groups for k in keys}
     rest = [f.key for f in form.form.fields if f.key not in placed]
     if rest:
-        groups.append(("", 2, rest))
+        groups.append(("", 2, rest, ""))
     sections = []
-    for title, columns, keys in groups:
+    for title, columns, keys, tab in groups:
         shown = [k for k in keys if form.form.field(k) is not None and k not in ctx.hidden and k in record]
         items = [_shown_field(form, key, record, ctx) for key in shown]
         if items:
-            sections.append({"title": title, "columns": columns, "fields": items})
+            sections.append({"title": title, "columns": columns, "fields": items, "tab": tab})
     return sections
 
 

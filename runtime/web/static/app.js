@@ -317,3 +317,34 @@ async function loadWidget(section) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-widget]").forEach(loadWidget);
 });
+
+// --- Tabs (layout sections with a `tab`): click or arrow keys; a tab holding an error opens first.
+function showTab(tabs, button) {
+  for (const other of tabs.querySelectorAll("[role=tab]")) {
+    const chosen = other === button;
+    other.setAttribute("aria-selected", chosen ? "true" : "false");
+    other.tabIndex = chosen ? 0 : -1;
+    document.getElementById(other.getAttribute("aria-controls")).hidden = !chosen;
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-tabs] [role=tab]");
+  if (button) showTab(button.closest("[data-tabs]"), button);
+});
+
+document.addEventListener("keydown", (event) => {
+  const button = event.target.closest("[data-tabs] [role=tab]");
+  if (!button || !["ArrowLeft", "ArrowRight"].includes(event.key)) return;
+  const all = [...button.parentElement.querySelectorAll("[role=tab]")];
+  const next = all[(all.indexOf(button) + (event.key === "ArrowRight" ? 1 : all.length - 1)) % all.length];
+  showTab(button.closest("[data-tabs]"), next);
+  next.focus();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const tabs of document.querySelectorAll("[data-tabs]")) {
+    const failing = tabs.querySelector("[role=tabpanel] .error");
+    if (failing) showTab(tabs, document.getElementById(failing.closest("[role=tabpanel]").getAttribute("aria-labelledby")));
+  }
+});

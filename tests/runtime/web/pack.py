@@ -44,6 +44,7 @@ layout:
     fields: [title, email, kind, reason, tags, amount, discount, net, secret, urgent, due, met_at,
              status, owner, account]
   - section: {en: Lines}
+    tab: {en: Details, zh: 明细}
     fields: [lines, lines_total, contract]
 list:
   columns: [title, amount, status, owner]

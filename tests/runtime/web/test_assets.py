@@ -22,7 +22,7 @@ fields: [{key: text, type: text}]
 def test_the_pages_packages_are_locked_and_installed() -> None:
     package = json.loads((REPO / "package.json").read_text(encoding="utf-8"))
     lock = json.loads((REPO / "package-lock.json").read_text(encoding="utf-8"))
-    assert set(package["dependencies"]) == {"htmx.org", "@alpinejs/csp", "echarts"}
+    assert set(package["dependencies"]) == {"htmx.org", "@alpinejs/csp", "echarts", "sortablejs"}
     assert all(f"node_modules/{name}" in lock["packages"] for name in package["dependencies"])
     assert missing_vendor_files() == [], "make run / make test install them with npm ci"
 

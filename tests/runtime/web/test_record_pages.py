@@ -104,6 +104,7 @@ def test_errors_are_in_chinese_for_a_chinese_user(crm: Runtime) -> None:
     answer = rep.post_form("/app/crm/deal/new", {"title": "", "email": "nope"})
     assert errors_on(answer.text) == {"title": "必填", "email": "邮箱地址格式不正确"}
     assert "新建交易" in answer.text
+    assert 'role="tab"' in answer.text and ">明细</button>" in answer.text, "sections with a tab sit under it"
 
 
 def test_a_possible_duplicate_is_shown_with_a_link_and_can_be_saved_anyway(crm: Runtime) -> None:

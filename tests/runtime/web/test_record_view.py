@@ -42,6 +42,7 @@ def test_the_record_page_shows_formatted_values_and_the_actions_the_user_may_tak
     assert 'data-action="submit"' in page.text
     assert 'summary class="button primary" data-action="win"' in page.text, "win asks for an account"
     assert "Created" in page.text, "the timeline starts with the creation"
+    assert re.search(r'role="tab"[^>]*aria-selected="true" >Details</button>', page.text)
 
 
 def test_an_action_with_values_moves_the_record_and_a_guard_refusal_is_shown(crm: Runtime) -> None:
@@ -72,7 +73,7 @@ def test_approvals_show_on_the_record_and_are_decided_from_the_inbox(crm: Runtim
     inbox = boss.get("/tasks")
     task_id = re.findall(r'id="task-(\d+)"', inbox.text)[0]
     assert f'href="/app/crm/deal/{record_id}"' in inbox.text and "Big deal approval · The boss" in inbox.text
-    assert "<dt>owner</dt><dd>rita</dd>" in inbox.text, "the record's list columns tell the approver what it is"
+    assert "<dt>owner</dt><dd>rita</dd>" in inbox.text, "the list columns tell the approver what it is"
     record_page = boss.get(f"/app/crm/deal/{record_id}")
     assert (
         "Big deal approval" in record_page.text and f'action="/tasks/{task_id}/approve"' in record_page.text
