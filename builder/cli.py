@@ -7,11 +7,14 @@ import getpass
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from builder import identity_commands, publish_commands, worker_command
+from builder.designer.extension import designer_extension
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--files", default="files", help="folder for attachment files")
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
     serve.add_argument("--worker", action="store_true", help="also run a worker (timers, e-mails)")
+    serve.add_argument("--backups", default="backups", help="folder for the backups of web publishes")
     serve.set_defaults(run=_serve)
     worker_command.add_command(commands, db_option, publish_commands.CommandError)
     publish_commands.add_commands(commands)
@@ -125,8 +129,13 @@ def _serve(args: argparse.Namespace) -> int:
     def hint(app: App) -> str:
         return f"  formloom plan {paths}{db}\n  formloom publish {paths}{db}"
 
+    live: list[Any] = []
+    designer = designer_extension(
+        [Path(p) for p in args.paths], Path(args.backups), published=lambda: live and live[0].refresh()
+    )
     try:
-        runtime = start(args.paths, args.db, args.files, command_hint=hint)
+        runtime = start(args.paths, args.db, args.files, command_hint=hint, extensions=[designer])
+        live.append(runtime.live)
     except NotPublished as exc:
         raise publish_commands.CommandError(str(exc)) from exc
     logins: list[tuple[str, list[str], str]] = []
@@ -145,7 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
                 )
     base = f"http://{args.host}:{args.port}"
     print(f"Formloom is serving {', '.join(a.app.app for a in runtime.apps)} at {base}")
-    print(f"  web app: {base}/    API docs: {base}/docs    OpenAPI: {base}/openapi.json")
+    print(f"  web app: {base}/    designer (admins): {base}/designer")
+    print(f"  API docs: {base}/docs    OpenAPI: {base}/openapi.json")
     for app in runtime.apps:
         print(f"  {app.app.app}: {base}/api/v1/{app.app.app}/{next(iter(app.forms))}")
     missing = missing_vendor_files()

@@ -206,9 +206,10 @@ class Planner:
             required = not info.get("nullable", True)
             if not newly and not required:
                 continue  # retired before, and already out of the way of new records
+            held = self._values_held(live.name, column) if newly else 0
             words = (
-                f"retire column {column}: its data is kept, hidden from the API; "
-                "it comes back if the field is added again"
+                f"retire column {column}: its data ({held} row(s) with a value) is kept, hidden from "
+                "the API; it comes back if the field is added again"
                 if newly
                 else f"make the retired column {column} optional, so that new records can leave it empty"
             )
@@ -216,6 +217,10 @@ class Planner:
             if required:
                 step.ddl(ddl.alter_column(target.name, column, nullable=True))
             self.steps.append(step)
+
+    def _values_held(self, name: str, column: str) -> int:
+        """How many rows of a live table hold a value in `column`."""
+        return self.live.where(name, lambda table: table.c[column].is_not(None))[0]
 
     def _derived(self, target: Table, live: LiveTable, form: Form) -> None:
         wanted = {c.name for c in target.columns if DERIVED.match(c.name)}

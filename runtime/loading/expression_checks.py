@@ -60,6 +60,18 @@ def check_expression(
     return _checked(text, scope, wanted, path, at, problems, default=False)
 
 
+def expression_problem(text: str, scope: Scope, wanted: Type) -> tuple[str, int] | None:
+    """What is wrong with one expression for a value of type `wanted`, and at which
+    0-based character; None when it is sound (the designer checks as the admin types)."""
+    try:
+        checked = check(parse(text), scope, text)
+    except ExpressionError as exc:
+        return exc.message, exc.offset
+    if not _assignable(checked.type, wanted):
+        return f"the expression gives a {checked.type} value; this needs a {wanted} value", _first_char(text)
+    return None
+
+
 def _checked(
     text: str,
     scope: Scope,

@@ -63,7 +63,16 @@ class ReportsService:
     ) -> dict[str, Any]:
         """A widget's rows, labelled in the viewer's language, each with its drill-down URL."""
         app = self._app(app_key)
-        widget = self._widget(app, key, widget_key, actor)
+        return self.widget_data(app, self._widget(app, key, widget_key, actor), pairs, actor)
+
+    def widget_data(
+        self, app: CompiledApp, widget: Widget, pairs: Iterable[tuple[str, str]], actor: Actor
+    ) -> dict[str, Any]:
+        """The rows of any widget of `app` (a published one, or a draft being designed)."""
+        for source in _sources(widget):
+            access_for(app.form(source), actor).require("read")
+        _require_visible(app, widget, actor)
+        app_key = app.app.app
         now = self.records.clock()
         dialect = self.engine.dialect.name
         with self.engine.connect() as conn:

@@ -139,7 +139,8 @@ def _actions(
             for key in item["fields"]
             if key in form.fields
         ]
-        label = item["label"].get(ctx.language) or item["label"].get("en") or item["action"]
+        names = item["label"] or {}
+        label = names.get(ctx.language) or names.get("en") or item["action"]
         found.append({**item, "title": label, "inputs": inputs})
     return found
 

@@ -20,7 +20,7 @@ from runtime.identity.actor import Actor
 from runtime.records.access import access_for
 from runtime.records.service import RecordsService
 from runtime.schema.system import notifications, tasks
-from runtime.web.i18n import language_of, translator
+from runtime.web.i18n import Translate, language_of, translator
 from runtime.web.security import secured
 
 TEMPLATES = Environment(
@@ -79,18 +79,30 @@ class Pages:
         self.service = service
 
     def render(
-        self, request: Request, actor: Actor, template: str, status: int = 200, **context: Any
+        self,
+        request: Request,
+        actor: Actor,
+        template: str,
+        status: int = 200,
+        templates: Environment = TEMPLATES,
+        translate: Translate | None = None,
+        **context: Any,
     ) -> HTMLResponse:
-        """A full page (or, with `fragment=True` in the context, a part htmx swaps in)."""
+        """A full page (or, with `fragment=True` in the context, a part htmx swaps in).
+
+        Extensions (the designer) pass their own `templates` (which can extend these) and
+        `translate` (which can fall back to the interface catalog).
+        """
         language = language_of(actor.language)
         frame = {} if context.get("fragment") else self._frame(actor, language)
-        html = TEMPLATES.get_template(template).render(
+        html = templates.get_template(template).render(
             request=request,
             actor=actor,
             language=language,
-            t=translator(language),
+            t=translate or translator(language),
             csrf_token=actor.csrf_token or "",
             path=request.url.path,
+            extra_links=getattr(request.app.state, "nav_links", []) if actor.admin else [],
             **frame,
             **context,
         )

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     runtime = start([SALES], db_url, tmp_path / "files")
     seed_users(runtime.service, demo_file(SALES, "users.yaml"))  # type: ignore[arg-type]
     seed_demo(runtime.service, "sales", demo_file(SALES))  # type: ignore[arg-type]
+    with serving(runtime) as server:
+        yield server
+
+
+@contextmanager
+def serving(runtime: Runtime) -> Iterator[LiveServer]:
+    """`runtime` served by uvicorn on a free local port, in a thread."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(runtime.api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

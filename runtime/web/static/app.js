@@ -283,8 +283,8 @@ async function loadWidget(section) {
   const box = section.querySelector(".widget-data");
   try {
     const response = await fetch(section.dataset.widget, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(String(response.status));
-    const data = await response.json();
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((data.problems || (data.errors || []).map((e) => e.message)).join("; ") || String(response.status));
     box.replaceChildren();
     const chart = section.dataset.chart;
     if (chart === "number") {
@@ -296,8 +296,9 @@ async function loadWidget(section) {
     }
     box.appendChild(dataTable(section, data));
     const holder = section.querySelector(".chart");
+    if (holder) holder.hidden = chart === "table";
     if (holder && window.echarts && data.rows.length) {
-      const drawn = window.echarts.init(holder, null, { renderer: "canvas" });
+      const drawn = window.echarts.getInstanceByDom(holder) || window.echarts.init(holder, null, { renderer: "canvas" });
       drawn.setOption(chartOption(chart, data));
       drawn.on("click", (params) => {
         const row = data.rows[params.dataIndex];
@@ -314,6 +315,7 @@ async function loadWidget(section) {
   }
 }
 
+window.formloomLoadWidget = loadWidget;
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-widget]").forEach(loadWidget);
 });
