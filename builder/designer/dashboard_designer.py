@@ -93,9 +93,11 @@ def widget_from_form(data: Any, taken: list[str]) -> Record:
     zh, en = str(data.get("label_zh") or "").strip(), str(data.get("label_en") or "").strip()
     key = str(data.get("key") or "").strip() or key_from_label(en or zh or "widget", taken)
     chart = str(data.get("chart") or "bar")
-    measure: Record = {"key": "value", "agg": str(data.get("agg") or "count")}
+    agg = str(data.get("agg") or "count")
+    measure: Record = {"key": agg, "agg": agg}
     if data.get("measure_field"):
         measure["field"] = str(data.get("measure_field"))
+        measure["key"] = f"{agg}_{measure['field']}"
     widget: Record = {
         "key": key,
         "label": {k: v for k, v in (("zh", zh), ("en", en)) if v} or {"en": key},
@@ -104,7 +106,8 @@ def widget_from_form(data: Any, taken: list[str]) -> Record:
         "measures": [measure],
     }
     if data.get("dimension_field") and chart != "number":
-        dimension: Record = {"key": "group", "field": str(data.get("dimension_field"))}
+        path = str(data.get("dimension_field"))
+        dimension: Record = {"key": path.replace(".", "_"), "field": path}
         if data.get("bucket"):
             dimension["bucket"] = str(data.get("bucket"))
         widget["dimensions"] = [dimension]

@@ -47,7 +47,7 @@ def designer_translator(language: str) -> Translate:
     own = catalog(language_of(language))
     fallback = translator(language)
 
-    def t(key: str, **values: Any) -> str:
+    def t(key: str, /, **values: Any) -> str:
         text = own.get(key)
         if text is None:
             return fallback(key, **values)

@@ -50,7 +50,9 @@ def open_document(path: Path, empty: Any = None) -> Document:
         _, sequence, offset = load_yaml_guess_indent(text)
         yaml = _yaml(sequence or 4, 2 if offset is None else offset)
         return Document(path, yaml.load(text), yaml)
-    return Document(path, _fresh(empty if empty is not None else CommentedMap(), None), _yaml(4, 2))
+    document = CommentedMap()
+    merge(document, empty or {})
+    return Document(path, document, _yaml(4, 2))
 
 
 def merge(target: Any, value: Any, key: str | None = None) -> Any:
@@ -166,6 +168,7 @@ def _yaml(sequence: int, offset: int) -> YAML:
     """A dumper writing lists as the file does: `sequence` columns to an item's keys, the dash at `offset`."""
     yaml = YAML()
     yaml.preserve_quotes = True
+    yaml.brace_single_entry_mapping_in_flow_sequence = True  # `[{role: finance}]` stays as written
     yaml.width = 4096
     yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
     return yaml

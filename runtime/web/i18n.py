@@ -33,7 +33,7 @@ def translator(language: str) -> Translate:
     """`t("key", name=value)`: the string in `language`, with `{name}` filled in."""
     strings = catalog(language_of(language))
 
-    def t(key: str, **values: Any) -> str:
+    def t(key: str, /, **values: Any) -> str:
         text = strings.get(key, key)
         return text.format(**values) if values else text
 

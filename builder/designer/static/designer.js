@@ -318,9 +318,9 @@
     return box;
   }
 
-  function choice(target, name, text, values, attrs = {}) {
-    const select = el("select", { "data-prop": name, ...attrs });
-    for (const value of values) select.append(el("option", { value, text: value || "—", selected: target[name] === value }));
+  function choice(target, name, text, values, named = (value) => value || "—") {
+    const select = el("select", { "data-prop": name });
+    for (const value of values) select.append(el("option", { value, text: named(value), selected: target[name] === value }));
     select.addEventListener("change", () => commit(() => { if (select.value) target[name] = select.value; else delete target[name]; }));
     return row(text, select);
   }
@@ -334,7 +334,7 @@
     }, { "data-prop": "key", pattern: "[a-z][a-z0-9_]*" });
     const note = published.has(item.renamed_from || item.key) ? el("p", { class: "help", text: item.renamed_from ? `${t("d.renamed_note")} ${item.renamed_from}` : t("d.published_key") }) : null;
     parts.push(row(t("d.key"), keyInput, note));
-    parts.push(choice(item, "type", t("d.type"), JSON.parse(root.dataset.types)));
+    parts.push(choice(item, "type", t("d.type"), JSON.parse(root.dataset.types), (kind) => t(`type.${kind}`)));
     parts.push(flag(item, "required", t("d.required")), flag(item, "read_only", t("d.read_only")), flag(item, "index", t("d.index")));
     if ([...TEXTUAL, "integer", "decimal", "money", "date", "link"].includes(item.type)) parts.push(flag(item, "unique", t("d.unique")));
     parts.push(...labelled(item, "help", t("d.help_en").replace(/\s*\(.*\)/, "")));
