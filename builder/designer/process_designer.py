@@ -25,6 +25,7 @@ from runtime.web.session import posted_form
 ROW = re.compile(r"^([a-z_]+)\[([0-9]{1,3})\]\.([a-z_]+)$")
 SOURCES = ("role", "users", "user_field", "manager", "expression")
 MODES = ("any", "all", "percent", "count")
+FLAGS = {"no_self_approval": True, "distinct_approvers": False, "lock": True}  # with their defaults
 Record = dict[str, Any]
 
 
@@ -157,8 +158,10 @@ def approval_from_form(current: Record, data: FormData) -> tuple[Record, list[st
     flat = _flat(data)
     _set_label(edited, "label", flat)
     _set(edited, "starts_when", flat.get("starts_when", "").strip())
-    for flag in ("no_self_approval", "distinct_approvers", "lock"):
-        edited[flag] = flat.get(flag) == "true"
+    for flag, default in FLAGS.items():
+        wanted = flat.get(flag) == "true"
+        if flag in current or wanted != default:
+            edited[flag] = wanted
     old_steps = {s.get("name"): s for s in current.get("steps", []) if isinstance(s, dict)}
     steps = []
     for row in rows(data, "steps"):
@@ -181,9 +184,11 @@ def approval_from_form(current: Record, data: FormData) -> tuple[Record, list[st
                     step[figure] = int(value)
                 else:
                     errors.append(f"step {name}: give the {figure} as a whole number")
-        if step["mode"] == "any":
+        if step["mode"] == "any" and "mode" not in old_steps.get(name, {}):
             step.pop("mode")
-        _set(step, "reject_to", "" if row.get("reject_to", "start") == "start" else row.get("reject_to", ""))
+        reject_to = row.get("reject_to", "start")
+        kept_start = old_steps.get(name, {}).get("reject_to") == "start"
+        _set(step, "reject_to", "" if reject_to == "start" and not kept_start else reject_to)
         steps.append(step)
     edited["steps"] = steps
     for key in ("on_approved", "on_rejected"):
@@ -320,7 +325,7 @@ def _words(text: str) -> list[str]:
 
 
 def _set(target: Record, key: str, value: Any) -> None:
-    if value in ("", [], None):
+    if value in ("", [], None, {}):
         target.pop(key, None)
     else:
         target[key] = value

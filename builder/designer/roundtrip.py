@@ -10,12 +10,12 @@ with them, and a scalar that did not change keeps its original spelling and quot
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.util import load_yaml_guess_indent
 
 # Keys that name a list item, in the order they are tried.
 IDENTITIES = ("key", "name", "action", "form", "workflow", "approval", "dashboard", "state")
@@ -47,8 +47,7 @@ def open_document(path: Path, empty: Any = None) -> Document:
     """The file at `path` (or a new document holding `empty` when there is no file)."""
     if path.exists():
         text = path.read_text(encoding="utf-8")
-        _, sequence, offset = load_yaml_guess_indent(text)
-        yaml = _yaml(sequence or 4, 2 if offset is None else offset)
+        yaml = _yaml(*_list_indent(text))
         return Document(path, yaml.load(text), yaml)
     document = CommentedMap()
     merge(document, empty or {})
@@ -162,6 +161,21 @@ def _small(value: dict[str, Any]) -> bool:
 
 def _option_like(value: dict[str, Any]) -> bool:
     return set(value) <= {"key", "label", "group"} and "key" in value
+
+
+def _list_indent(text: str) -> tuple[int, int]:
+    """How the file indents block lists: (columns from a key to an item's keys, the dash's offset).
+
+    Read off the first block list item under a key; files without one get the common
+    `- ` two columns in (4, 2).
+    """
+    lines = text.splitlines()
+    for above, line in itertools.pairwise(lines):
+        stripped = line.lstrip(" ")
+        if stripped.startswith("- ") and above.rstrip().endswith(":") and not above.lstrip().startswith("#"):
+            offset = len(line) - len(stripped) - (len(above) - len(above.lstrip(" ")))
+            return offset + 2, offset
+    return 4, 2
 
 
 def _yaml(sequence: int, offset: int) -> YAML:

@@ -9,6 +9,7 @@ editing the same files in git sees exactly what the admin changed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,11 @@ class Workspace:
     def definitions(self, app_key: str, kind: str) -> list[tuple[str, Path]]:
         """The keys of one kind's definitions, with their files, in file name order."""
         found = []
+        naming = re.compile(rf"^{KINDS[kind]}:\s*['\"]?([A-Za-z0-9_]+)['\"]?\s*(#.*)?$", re.M)
         for path in sorted((self.folder(app_key) / kind).glob("*.y*ml")):
-            data = open_document(path).data
-            if isinstance(data, dict) and isinstance(data.get(KINDS[kind]), str):
-                found.append((str(data[KINDS[kind]]), path))
+            match = naming.search(path.read_text(encoding="utf-8"))
+            if match:
+                found.append((match.group(1), path))
         return found
 
     def load(self, app_key: str, kind: str, key: str) -> dict[str, Any]:
