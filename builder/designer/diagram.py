@@ -46,8 +46,11 @@ class Diagram:
     edges: list[Edge] = field(default_factory=list)
 
 
-def layout(workflow: dict[str, Any], language: str = "zh") -> Diagram:
-    """Place the states of `workflow` and route its transitions; labels in `language`."""
+def layout(workflow: dict[str, Any], language: str = "zh", names: dict[str, str] | None = None) -> Diagram:
+    """Place the states of `workflow` and route its transitions; labels in `language`.
+
+    `names` gives state labels (the state field's option labels) for states without one.
+    """
     states = [s for s in workflow.get("states", []) if isinstance(s, dict) and s.get("key")]
     keys = [str(s["key"]) for s in states]
     transitions = [t for t in workflow.get("transitions", []) if isinstance(t, dict)]
@@ -62,7 +65,7 @@ def layout(workflow: dict[str, Any], language: str = "zh") -> Diagram:
             state = next(s for s in states if str(s["key"]) == key)
             nodes[key] = Node(
                 key,
-                _text(state.get("label"), language) or key,
+                _text(state.get("label"), language) or (names or {}).get(key) or key,
                 MARGIN + column * (BOX_W + GAP_X),
                 MARGIN + row * (BOX_H + GAP_Y),
                 bool(state.get("initial")),

@@ -56,7 +56,7 @@ def process_designer_router(designer: Designer) -> APIRouter:
     ) -> Response:
         require_token(request, actor, data)
         edited, _ = workflow_from_form(space.load(app_key, "workflows", key), data)
-        picture = layout(edited, actor.language)
+        picture = layout(edited, actor.language, state_names(designer, app_key, edited, actor.language))
         return designer.render(request, actor, "designer_diagram.html", fragment=True, diagram=picture)
 
     def approval_page(request: Request, app_key: str, key: str, actor: Actor = Admin) -> Response:
@@ -255,12 +255,21 @@ def _workflow(
         app_key=app_key,
         key=key,
         data=data,
-        diagram=layout(data, actor.language),
+        diagram=layout(data, actor.language, state_names(designer, app_key, data, actor.language)),
         problems=problems,
         saved=saved,
         effects_text=_effects_text,
         title=key,
     )
+
+
+def state_names(designer: Designer, app_key: str, workflow: Record, language: str) -> dict[str, str]:
+    """The labels of the workflow's states: the options of its state field in the served app."""
+    served = designer.service.apps.get(app_key)
+    form = served.app.form(str(workflow.get("form"))) if served else None
+    spec = form.field(str(workflow.get("field"))) if form else None
+    options = getattr(spec, "options", None) or []
+    return {o.key: o.label.text(language) for o in options if o.label}
 
 
 def _approval(

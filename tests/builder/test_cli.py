@@ -80,7 +80,10 @@ def test_the_console_script_exits_1_without_a_traceback(broken: Path) -> None:
         pytest.skip(f"the console script is not installed next to {sys.executable}")
     done = subprocess.run(
         [str(script), "validate", str(broken)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -88,8 +91,9 @@ def test_the_console_script_exits_1_without_a_traceback(broken: Path) -> None:
     assert done.stdout == ""
 
 
-@pytest.mark.parametrize(("argv", "kind"), [(["schema"], "app"), (["schema", "app"], "app"),
-                                            (["schema", "form"], "form")])
+@pytest.mark.parametrize(
+    ("argv", "kind"), [(["schema"], "app"), (["schema", "app"], "app"), (["schema", "form"], "form")]
+)
 def test_schema_prints_the_definition_schema(
     argv: list[str], kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -31,8 +31,14 @@ def test_the_promotion_workflow(db_url: str, tmp_path: Path, capsys: pytest.Capt
     code, out, _ = run(capsys, "publish", str(v1), "--db", db_url, "--author", "dev")
     assert code == 0 and "published t 1.0.0 as version #1" in out
 
-    v2 = write_pack(tmp_path / "v2", {"contact": CONTACT.replace(
-        "{key: phone, type: phone}", "{key: mobile, type: phone, renamed_from: phone}")})
+    v2 = write_pack(
+        tmp_path / "v2",
+        {
+            "contact": CONTACT.replace(
+                "{key: phone, type: phone}", "{key: mobile, type: phone, renamed_from: phone}"
+            )
+        },
+    )
     code, out, _ = run(capsys, "serve", str(v2), "--db", db_url)
     assert code == 1
     code, out, err = run(capsys, "serve", str(v2), "--db", db_url)

@@ -13,24 +13,81 @@ from tests.support import SALES, user_token
 
 # Operations each role may take on each form (list = read, post = create, patch = update, delete).
 MATRIX = {
-    "sales_rep": {"lead": "cru", "account": "cru", "quote": "cru", "product": "r", "scoring_settings": "r",
-                  "contract": "cru", "sales_order": "cru", "fulfilment_task": "cru",
-                  "payment_milestone": "r"},
-    "sales_manager": {"lead": "crud", "account": "crud", "quote": "crud", "product": "r",
-                      "scoring_settings": "r", "contract": "crud", "sales_order": "crud",
-                      "fulfilment_task": "crud", "payment_milestone": "r"},
-    "sales_director": {"lead": "crud", "account": "crud", "quote": "crud", "product": "crud",
-                       "scoring_settings": "r", "contract": "crud", "sales_order": "crud",
-                       "fulfilment_task": "crud", "payment_milestone": "r"},
-    "marketing": {"lead": "cru", "account": "r", "quote": "", "product": "r", "scoring_settings": "ru",
-                  "contract": "", "sales_order": "", "fulfilment_task": "", "payment_milestone": ""},
-    "finance": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": "",
-                "contract": "r", "sales_order": "r", "fulfilment_task": "ru", "payment_milestone": "crud"},
-    "legal": {"lead": "", "account": "r", "quote": "r", "product": "r", "scoring_settings": "",
-              "contract": "ru", "sales_order": "", "fulfilment_task": "", "payment_milestone": ""},
+    "sales_rep": {
+        "lead": "cru",
+        "account": "cru",
+        "quote": "cru",
+        "product": "r",
+        "scoring_settings": "r",
+        "contract": "cru",
+        "sales_order": "cru",
+        "fulfilment_task": "cru",
+        "payment_milestone": "r",
+    },
+    "sales_manager": {
+        "lead": "crud",
+        "account": "crud",
+        "quote": "crud",
+        "product": "r",
+        "scoring_settings": "r",
+        "contract": "crud",
+        "sales_order": "crud",
+        "fulfilment_task": "crud",
+        "payment_milestone": "r",
+    },
+    "sales_director": {
+        "lead": "crud",
+        "account": "crud",
+        "quote": "crud",
+        "product": "crud",
+        "scoring_settings": "r",
+        "contract": "crud",
+        "sales_order": "crud",
+        "fulfilment_task": "crud",
+        "payment_milestone": "r",
+    },
+    "marketing": {
+        "lead": "cru",
+        "account": "r",
+        "quote": "",
+        "product": "r",
+        "scoring_settings": "ru",
+        "contract": "",
+        "sales_order": "",
+        "fulfilment_task": "",
+        "payment_milestone": "",
+    },
+    "finance": {
+        "lead": "",
+        "account": "r",
+        "quote": "r",
+        "product": "r",
+        "scoring_settings": "",
+        "contract": "r",
+        "sales_order": "r",
+        "fulfilment_task": "ru",
+        "payment_milestone": "crud",
+    },
+    "legal": {
+        "lead": "",
+        "account": "r",
+        "quote": "r",
+        "product": "r",
+        "scoring_settings": "",
+        "contract": "ru",
+        "sales_order": "",
+        "fulfilment_task": "",
+        "payment_milestone": "",
+    },
 }
-DEMO_USER = {"sales_rep": "li.rep", "sales_manager": "qian.manager", "sales_director": "zhao.director",
-             "marketing": "wu.marketing", "finance": "zheng.finance", "legal": "wang.legal"}
+DEMO_USER = {
+    "sales_rep": "li.rep",
+    "sales_manager": "qian.manager",
+    "sales_director": "zhao.director",
+    "marketing": "wu.marketing",
+    "finance": "zheng.finance",
+    "legal": "wang.legal",
+}
 
 
 @pytest.fixture
@@ -70,8 +127,10 @@ def check_role(runtime, role: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_scopes_and_hidden_fields(demo) -> None:  # type: ignore[no-untyped-def]
-    counts = {role: len(client_for(demo, role).get("/api/v1/sales/lead").json()["items"])
-              for role in ("sales_rep", "sales_manager", "sales_director")}
+    counts = {
+        role: len(client_for(demo, role).get("/api/v1/sales/lead").json()["items"])
+        for role in ("sales_rep", "sales_manager", "sales_director")
+    }
     assert 0 < counts["sales_rep"] <= counts["sales_manager"] <= counts["sales_director"] == 6
     product = client_for(demo, "sales_rep").get("/api/v1/sales/product").json()["items"][0]
     assert "unit_cost" not in product and "list_price" in product

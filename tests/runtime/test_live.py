@@ -28,8 +28,11 @@ def test_a_publish_reaches_a_running_server(db_url: str, tmp_path: Path, monkeyp
     assert client.post("/api/v1/t/note", json={"title": "x", "body": "y"}).status_code == 422
 
     changed = NOTE + "  - {key: body, type: long_text}\n"
-    publish(runtime.engine, load_pack(write_pack(tmp_path / "v2", {"note": changed})),
-            backups=tmp_path / "backups")
+    publish(
+        runtime.engine,
+        load_pack(write_pack(tmp_path / "v2", {"note": changed})),
+        backups=tmp_path / "backups",
+    )
 
     created = client.post("/api/v1/t/note", json={"title": "second", "body": "now known"})
     assert created.status_code == 201, created.text

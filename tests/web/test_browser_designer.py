@@ -61,6 +61,11 @@ def test_an_admin_adds_a_select_field_by_drag_and_drop_and_a_rep_fills_it(
         expect(cards).to_have_count(4)
         keys = cards.evaluate_all("cards => cards.map(c => c.dataset.key)")
         assert keys[0] == "company" and keys[2] == "contact_name", keys
+        page.click("[data-undo]")
+        expect(cards).to_have_count(3)
+        page.click("[data-redo]")
+        expect(cards).to_have_count(4)
+        page.click(f"[data-list='0'] [data-key='{keys[1]}'] [data-select]")
         page.fill("[data-prop='label_en']", "Industry")
         page.press("[data-prop='label_en']", "Tab")
         page.fill("[data-prop='label_zh']", "行业")

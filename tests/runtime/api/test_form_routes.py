@@ -276,8 +276,9 @@ def test_sqlite_refuses_decimals_it_cannot_keep_exactly(tmp_path: Path) -> None:
     fields:
       - {key: total, type: decimal, precision: 38, scale: 10}
     """
-    runtime, client = serve(write_pack(tmp_path / "p", {"sum": form}), f"sqlite:///{tmp_path}/d.db",
-                            tmp_path / "f")
+    runtime, client = serve(
+        write_pack(tmp_path / "p", {"sum": form}), f"sqlite:///{tmp_path}/d.db", tmp_path / "f"
+    )
     kept = client.post("/api/v1/t/sum", json={"total": "12345678901.2345"})
     assert kept.json()["total"] == "12345678901.2345000000"
     refused = client.post("/api/v1/t/sum", json={"total": "123456789012345678901234.0123"})
@@ -303,6 +304,7 @@ def test_wide_decimals_keep_every_digit_on_postgresql(pg_schema_url: str, tmp_pa
 def test_kept_child_rows_change_only_what_is_sent(client) -> None:  # type: ignore[no-untyped-def]
     record = client.post("/api/v1/t/deal", json={"title": "A", "items": [{"product": "x", "quantity": 7}]})
     row = record.json()["items"][0]
-    changed = client.patch(f"/api/v1/t/deal/{record.json()['id']}",
-                           json={"items": [{"id": row["id"], "product": "y"}]}).json()
+    changed = client.patch(
+        f"/api/v1/t/deal/{record.json()['id']}", json={"items": [{"id": row["id"], "product": "y"}]}
+    ).json()
     assert (changed["items"][0]["product"], changed["items"][0]["quantity"]) == ("y", "7.00")

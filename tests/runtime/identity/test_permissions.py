@@ -74,9 +74,14 @@ class Office:
             create_department(conn, "head", "Head office")
             create_department(conn, "east", "East", parent="head")
             create_department(conn, "west", "West")
-            for name, role, department in [("ann", "rep", "east"), ("bob", "rep", "west"),
-                                           ("meg", "manager", "head"), ("walt", "manager", "west"),
-                                           ("aud", "auditor", None), ("root", "admin", None)]:
+            for name, role, department in [
+                ("ann", "rep", "east"),
+                ("bob", "rep", "west"),
+                ("meg", "manager", "head"),
+                ("walt", "manager", "west"),
+                ("aud", "auditor", None),
+                ("root", "admin", None),
+            ]:
                 create_user(conn, name, None, roles=(role,), department=department)
                 self.tokens[name] = create_token(conn, name)
         self.anonymous = TestClient(self.runtime.api)
@@ -145,8 +150,9 @@ def test_hidden_fields_cannot_be_read_filtered_sorted_or_written(office: Office)
         answer = ann.get(f"/api/v1/t/deal?{probe}")
         assert answer.status_code == 422, probe
     refused = ann.post("/api/v1/t/deal", json={"title": "x", "amount": 5})
-    assert refused.json()["errors"] == [{"field": "amount", "code": "unknown_field",
-                                         "message": "deal has no field 'amount'"}]
+    assert refused.json()["errors"] == [
+        {"field": "amount", "code": "unknown_field", "message": "deal has no field 'amount'"}
+    ]
     assert "amount" not in str(ann.get(f"/api/v1/t/deal/{mine['id']}/history").json())
 
 
@@ -186,7 +192,9 @@ def test_every_write_is_in_the_audit_trail(office: Office) -> None:
     office.client("ann").patch(f"/api/v1/t/deal/{mine['id']}", json={"title": "renamed"})
     trail = office.client("root").get(f"/api/v1/t/deal/{mine['id']}/history").json()["items"]
     assert [(e["action"], e["channel"], e["user"]["display"]) for e in trail] == [
-        ("create", "api", "ann"), ("update", "api", "ann")]
+        ("create", "api", "ann"),
+        ("update", "api", "ann"),
+    ]
     assert trail[1]["changes"] == {"title": ["ann", "renamed"]}
     for method in ("delete", "patch", "put", "post"):
         answer = getattr(office.client("root"), method)(f"/api/v1/t/deal/{mine['id']}/history")

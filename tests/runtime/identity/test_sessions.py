@@ -33,8 +33,11 @@ def sign_in(client: TestClient, username: str = "li", password: str = PASSWORD) 
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
-    answer = client.post("/login", data={"username": username, "password": password,
-                                         "csrf_token": token.group(1)}, follow_redirects=False)
+    answer = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
     return answer.status_code
 
 
@@ -95,8 +98,11 @@ def test_repeated_failures_are_throttled(sales) -> None:  # type: ignore[no-unty
 def test_tokens_expire_and_can_be_revoked(sales) -> None:  # type: ignore[no-untyped-def]
     with write(sales.engine) as conn:
         live, old = create_token(conn, "li", "live"), create_token(conn, "li", "old", days=1)
-        conn.execute(update(tokens).where(tokens.c.name == "old")
-                     .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+        conn.execute(
+            update(tokens)
+            .where(tokens.c.name == "old")
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
     client = TestClient(sales.api)
     assert client.get("/api/v1/sales/lead", headers={"Authorization": f"Bearer {live}"}).status_code == 200
     assert client.get("/api/v1/sales/lead", headers={"Authorization": f"Bearer {old}"}).status_code == 401

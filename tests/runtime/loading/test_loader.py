@@ -36,55 +36,61 @@ def folder(tmp_path: Path, **forms: str) -> Path:
 
 
 def test_unknown_key_is_located_at_the_key_and_suggests_the_closest(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
           - key: company
             type: text
             requird: true
-        """)
-    assert problems_of(pack) == [
-        "forms/lead.yaml:6:5: unknown key 'requird' (did you mean 'required'?)"
-    ]
+        """,
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:6:5: unknown key 'requird' (did you mean 'required'?)"]
 
 
 def test_unknown_key_of_the_app_file(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
           - key: company
             type: text
-        """)
-    (pack / "app.yaml").write_text(
-        "app: t\nlabel: Test\nversion: 1.0.0\ncurency: EUR\n", encoding="utf-8"
+        """,
     )
-    assert problems_of(pack) == [
-        "app.yaml:4:1: unknown key 'curency' (did you mean 'currency'?)"
-    ]
+    (pack / "app.yaml").write_text("app: t\nlabel: Test\nversion: 1.0.0\ncurency: EUR\n", encoding="utf-8")
+    assert problems_of(pack) == ["app.yaml:4:1: unknown key 'curency' (did you mean 'currency'?)"]
 
 
 def test_duplicate_key_names_the_first_occurrence(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
           - key: company
             type: text
             type: email
-        """)
+        """,
+    )
     assert problems_of(pack) == ["forms/lead.yaml:6:5: duplicate key 'type' (first at line 5)"]
 
 
 def test_invalid_identifier(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
           - key: Company
             type: text
-        """)
+        """,
+    )
     assert problems_of(pack) == [
         "forms/lead.yaml:4:10: invalid identifier 'Company': use lowercase letters, digits "
         "and single underscores, start with a letter, at most 40 characters"
@@ -92,13 +98,16 @@ def test_invalid_identifier(tmp_path: Path) -> None:
 
 
 def test_reserved_name_as_field_key(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
           - key: id
             type: text
-        """)
+        """,
+    )
     assert problems_of(pack) == ["forms/lead.yaml:4:10: 'id' is a reserved name"]
 
 
@@ -106,7 +115,9 @@ def test_reserved_name_as_field_key(tmp_path: Path) -> None:
 
 
 def test_unknown_field_type_suggests_text(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: {zh: 线索, en: Lead}
         title_field: company
@@ -119,11 +130,10 @@ def test_unknown_field_type_suggests_text(tmp_path: Path) -> None:
           - key: contact_name
             label: {zh: 联系人姓名, en: Contact name}
             type: txt
-        """)
+        """,
+    )
     assert (pack / "forms" / "lead.yaml").read_text().splitlines()[11] == "    type: txt"
-    assert problems_of(pack) == [
-        "forms/lead.yaml:12:11: unknown field type 'txt' (did you mean 'text'?)"
-    ]
+    assert problems_of(pack) == ["forms/lead.yaml:12:11: unknown field type 'txt' (did you mean 'text'?)"]
 
 
 def test_link_to_missing_form(tmp_path: Path) -> None:
@@ -171,9 +181,7 @@ def test_table_of_a_form_that_is_not_a_child(tmp_path: Path) -> None:
             type: integer
         """,
     )
-    assert problems_of(pack) == [
-        "forms/quote.yaml:6:11: form 'quote_line' is not declared 'child: true'"
-    ]
+    assert problems_of(pack) == ["forms/quote.yaml:6:11: form 'quote_line' is not declared 'child: true'"]
 
 
 def test_required_link_cannot_set_null(tmp_path: Path) -> None:
@@ -197,16 +205,16 @@ def test_required_link_cannot_set_null(tmp_path: Path) -> None:
             on_delete: set_null
         """,
     )
-    assert problems_of(pack) == [
-        "forms/contact.yaml:8:16: a required link cannot use on_delete: set_null"
-    ]
+    assert problems_of(pack) == ["forms/contact.yaml:8:16: a required link cannot use on_delete: set_null"]
 
 
 # --- defaults ----------------------------------------------------------------------------------
 
 
 def test_select_default_not_among_the_options(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
@@ -214,14 +222,15 @@ def test_select_default_not_among_the_options(tmp_path: Path) -> None:
             type: select
             options: [new, contacted]
             default: nwe
-        """)
-    assert problems_of(pack) == [
-        "forms/lead.yaml:7:14: default 'nwe' is not an option (did you mean 'new'?)"
-    ]
+        """,
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:7:14: default 'nwe' is not an option (did you mean 'new'?)"]
 
 
 def test_integer_default_outside_min_and_max(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         fields:
@@ -234,7 +243,8 @@ def test_integer_default_outside_min_and_max(tmp_path: Path) -> None:
             type: integer
             min: 1
             default: 0
-        """)
+        """,
+    )
     assert problems_of(pack) == [
         "forms/lead.yaml:8:14: default 9 is above max 5",
         "forms/lead.yaml:12:14: default 0 is below min 1",
@@ -255,35 +265,43 @@ fields:
 
 
 def test_layout_naming_a_missing_field(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead=TWO_FIELDS + """\
+    pack = folder(
+        tmp_path,
+        lead=TWO_FIELDS
+        + """\
 layout:
   - section: Main
     fields: [company, emial]
-""")
-    assert problems_of(pack) == [
-        "forms/lead.yaml:10:23: unknown field 'emial' (did you mean 'email'?)"
-    ]
+""",
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:10:23: unknown field 'emial' (did you mean 'email'?)"]
 
 
 def test_field_placed_twice_in_the_layout(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead=TWO_FIELDS + """\
+    pack = folder(
+        tmp_path,
+        lead=TWO_FIELDS
+        + """\
 layout:
   - section: Main
     fields: [company, email]
   - section: More
     fields: [email]
-""")
-    assert problems_of(pack) == [
-        "forms/lead.yaml:12:14: field 'email' is placed twice in the layout"
-    ]
+""",
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:12:14: field 'email' is placed twice in the layout"]
 
 
 def test_list_columns_and_sort_naming_missing_fields(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead=TWO_FIELDS + """\
+    pack = folder(
+        tmp_path,
+        lead=TWO_FIELDS
+        + """\
 list:
   columns: [company, mail]
   sort: [-compny]
-""")
+""",
+    )
     assert problems_of(pack) == [
         "forms/lead.yaml:9:22: unknown field 'mail' (did you mean 'email'?)",
         "forms/lead.yaml:10:10: unknown field 'compny' (did you mean 'company'?)",
@@ -291,38 +309,38 @@ list:
 
 
 def test_unknown_title_field(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead
         title_field: compny
         fields:
           - key: company
             type: text
-        """)
-    assert problems_of(pack) == [
-        "forms/lead.yaml:3:14: unknown field 'compny' (did you mean 'company'?)"
-    ]
+        """,
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:3:14: unknown field 'compny' (did you mean 'company'?)"]
 
 
 # --- files: syntax, formats, tags, emptiness ---------------------------------------------------
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: Lead: x
         fields:
           - key: company
             type: text
-        """)
-    assert problems_of(pack) == [
-        "forms/lead.yaml:2:12: syntax error: mapping values are not allowed here"
-    ]
+        """,
+    )
+    assert problems_of(pack) == ["forms/lead.yaml:2:12: syntax error: mapping values are not allowed here"]
 
 
-def test_single_json_file_pack_locates_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_single_json_file_pack_locates_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = """\
 {
   "app": "t",
@@ -342,9 +360,7 @@ def test_single_json_file_pack_locates_errors(
     json.loads(text)  # the file is plain, valid JSON
     (tmp_path / "pack.json").write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    assert problems_of("pack.json") == [
-        "pack.json:10:36: unknown field type 'txt' (did you mean 'text'?)"
-    ]
+    assert problems_of("pack.json") == ["pack.json:10:36: unknown field type 'txt' (did you mean 'text'?)"]
 
 
 def test_json_with_an_escaped_emoji_loads(tmp_path: Path) -> None:
@@ -355,13 +371,16 @@ def test_json_with_an_escaped_emoji_loads(tmp_path: Path) -> None:
 
 
 def test_unsupported_yaml_tag_is_refused(tmp_path: Path) -> None:
-    pack = folder(tmp_path, lead="""\
+    pack = folder(
+        tmp_path,
+        lead="""\
         form: lead
         label: !!python/object:builtins.dict {en: Lead}
         fields:
           - key: company
             type: text
-        """)
+        """,
+    )
     assert problems_of(pack) == [
         "forms/lead.yaml:2:8: unsupported tag 'tag:yaml.org,2002:python/object:builtins.dict'"
     ]
@@ -394,9 +413,7 @@ def test_two_form_files_with_the_same_key(tmp_path: Path) -> None:
     assert problems_of(pack) == ["forms/b.yaml:1:7: form 'lead' is defined twice"]
 
 
-def test_two_inline_forms_with_the_same_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_inline_forms_with_the_same_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pack.yaml").write_text(
         textwrap.dedent("""\
         app: t
@@ -452,8 +469,7 @@ def test_every_problem_of_every_file_is_reported_sorted(tmp_path: Path) -> None:
     )
     (pack / "app.yaml").write_text("app: t\nlabel: Test\nversion: one\n", encoding="utf-8")
     assert problems_of(pack) == [
-        "app.yaml:3:10: version: string should match pattern "
-        "'^\\d+(\\.\\d+){0,2}([-+][0-9A-Za-z.-]+)?$'",
+        "app.yaml:3:10: version: string should match pattern '^\\d+(\\.\\d+){0,2}([-+][0-9A-Za-z.-]+)?$'",
         "forms/a.yaml:5:11: unknown field type 'txt' (did you mean 'text'?)",
         "forms/a.yaml:8:5: unknown key 'defualt' (did you mean 'default'?)",
         "forms/b.yaml:2:10: invalid identifier 'Company': use lowercase letters, digits "
@@ -508,9 +524,7 @@ layout:
 
 def test_single_file_and_folder_packs_load_the_same(tmp_path: Path) -> None:
     in_folder = write_pack(tmp_path / "pack", {"account": ACCOUNT, "contact": CONTACT})
-    forms = "".join(
-        "  - " + textwrap.indent(body, "    ")[4:] for body in (ACCOUNT, CONTACT)
-    )
+    forms = "".join("  - " + textwrap.indent(body, "    ")[4:] for body in (ACCOUNT, CONTACT))
     single = tmp_path / "pack.yaml"
     single.write_text(
         (in_folder / "app.yaml").read_text(encoding="utf-8") + "forms:\n" + forms,

@@ -79,12 +79,35 @@ PACK: dict[str, Any] = {
 
 # Characters ruamel.yaml's reader accepts; any other one is a known crash (see below).
 _UNREADABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-readable_text = st.text(
-    st.characters(codec="utf-8").filter(lambda c: not _UNREADABLE.match(c)), max_size=200
-)
+readable_text = st.text(st.characters(codec="utf-8").filter(lambda c: not _UNREADABLE.match(c)), max_size=200)
 yaml_noise = st.sampled_from(
-    [":", ": ", "- ", "{", "}", "[", "]", ",", "'", '"', "#", "&a ", "*a", "!x ", "|", ">",
-     "? ", "---\n", "\t", "\n", "    ", "%YAML 1.2\n", "!!str ", "~", "null"]
+    [
+        ":",
+        ": ",
+        "- ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "'",
+        '"',
+        "#",
+        "&a ",
+        "*a",
+        "!x ",
+        "|",
+        ">",
+        "? ",
+        "---\n",
+        "\t",
+        "\n",
+        "    ",
+        "%YAML 1.2\n",
+        "!!str ",
+        "~",
+        "null",
+    ]
 )
 noise = st.lists(st.one_of(yaml_noise, readable_text), max_size=6).map("".join)
 
@@ -96,9 +119,28 @@ scalars = st.one_of(
     st.floats(),
     st.text(st.characters(exclude_categories=["Cs"]), max_size=20),
     st.sampled_from(
-        [*FIELD_TYPES, "txt", "account", "site", "id", "current_user", "set_null", "-name",
-         "2024-02-30", "2021-06-01", "2021-06-01T10:00:00", "2021-06-01T10:00:00+08:00",
-         "1e400", "=TODAY()", "=", "", " ", 0, -1, 10**30]
+        [
+            *FIELD_TYPES,
+            "txt",
+            "account",
+            "site",
+            "id",
+            "current_user",
+            "set_null",
+            "-name",
+            "2024-02-30",
+            "2021-06-01",
+            "2021-06-01T10:00:00",
+            "2021-06-01T10:00:00+08:00",
+            "1e400",
+            "=TODAY()",
+            "=",
+            "",
+            " ",
+            0,
+            -1,
+            10**30,
+        ]
     ),
 )
 json_values = st.recursive(
@@ -141,9 +183,7 @@ def mutated_packs(draw: st.DrawFn) -> dict[str, Any]:
             break
         path = draw(st.sampled_from(slots))
         parent, last = _parent(pack, path), path[-1]
-        action = draw(
-            st.sampled_from(["delete", "replace", "insert", "rename", "retype", "duplicate"])
-        )
+        action = draw(st.sampled_from(["delete", "replace", "insert", "rename", "retype", "duplicate"]))
         if action == "delete":
             del parent[last]
         elif action == "replace":
@@ -186,7 +226,7 @@ def damaged(draw: st.DrawFn, text: str) -> str:
     start = draw(st.integers(0, len(text)))
     if how == "splice":
         return text[:start] + draw(noise) + text[start:]
-    return text[:start] + text[start + draw(st.integers(1, 40)):]
+    return text[:start] + text[start + draw(st.integers(1, 40)) :]
 
 
 def _line_count(text: str) -> int:
@@ -275,9 +315,7 @@ def test_random_text_as_app_yaml_and_form_files(text: str) -> None:
         (root / "forms" / "a.yaml").write_text(text, encoding="utf-8")
         form = "form: lead\nlabel: Lead\n" + text + "\nfields: [{key: a, type: text}]\n"
         (root / "forms" / "lead.yaml").write_text(form, encoding="utf-8")
-        assert_loads_or_reports(
-            root, {"app.yaml": text, "forms/a.yaml": text, "forms/lead.yaml": form}
-        )
+        assert_loads_or_reports(root, {"app.yaml": text, "forms/a.yaml": text, "forms/lead.yaml": form})
 
 
 # --- crashes found by fuzzing: each must load or become a DefinitionError ---------------------
@@ -294,25 +332,38 @@ def _known(reason: str) -> pytest.MarkDecorator:
     ("app_text", "form_text"),
     [
         pytest.param(
-            AN_APP + "description: bad\x01\n", None, id="control-character",
+            AN_APP + "description: bad\x01\n",
+            None,
+            id="control-character",
         ),
         pytest.param(
-            AN_APP + "description: del\x7f\n", None, id="del-character",
+            AN_APP + "description: del\x7f\n",
+            None,
+            id="del-character",
         ),
         pytest.param(
-            "app: t\nlabel: Test\nversion: !!int one\n", None, id="bad-int-tag",
+            "app: t\nlabel: Test\nversion: !!int one\n",
+            None,
+            id="bad-int-tag",
         ),
         pytest.param(
-            AN_APP + "currency: !!float x\n", None, id="bad-float-tag",
+            AN_APP + "currency: !!float x\n",
+            None,
+            id="bad-float-tag",
         ),
         pytest.param(
-            AN_APP + "description: !!bool maybe\n", None, id="bad-bool-tag",
+            AN_APP + "description: !!bool maybe\n",
+            None,
+            id="bad-bool-tag",
         ),
         pytest.param(
-            AN_APP + "description: &x [*x]\n", None, id="recursive-alias",
+            AN_APP + "description: &x [*x]\n",
+            None,
+            id="recursive-alias",
         ),
         pytest.param(
-            None, '{"form": "\\ud83d\\ude00", "label": "x", "fields": []}\n',
+            None,
+            '{"form": "\\ud83d\\ude00", "label": "x", "fields": []}\n',
             id="json-surrogate-pair-in-an-error",
         ),
         # Fixed in e81e82e; kept as regressions.
@@ -320,14 +371,17 @@ def _known(reason: str) -> pytest.MarkDecorator:
         pytest.param(None, "lead\n", id="form-file-is-a-scalar"),
         pytest.param(
             None,
-            A_FORM.format(type="datetime", extra="    min: 2024-01-01T00:00:00Z\n"
-                          "    max: 2024-06-01T00:00:00\n"),
+            A_FORM.format(
+                type="datetime", extra="    min: 2024-01-01T00:00:00Z\n    max: 2024-06-01T00:00:00\n"
+            ),
             id="aware-and-naive-datetime-bounds",
         ),
         pytest.param(
             None,
-            A_FORM.format(type="datetime", extra="    min: 2024-01-01T00:00:00+08:00\n"
-                          "    default: 2024-06-01T00:00:00\n"),
+            A_FORM.format(
+                type="datetime",
+                extra="    min: 2024-01-01T00:00:00+08:00\n    default: 2024-06-01T00:00:00\n",
+            ),
             id="aware-bound-naive-default",
         ),
     ],

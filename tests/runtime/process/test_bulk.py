@@ -74,6 +74,7 @@ def test_a_batch_of_plain_timers_fires_together_like_each_alone(app: Runtime, cl
         ("update", "timer", {"note": [None, "seen solo"]}),
     ]
 
+
 def test_a_field_a_formula_reads_is_set_one_record_at_a_time(app: Runtime, clock: ManualClock) -> None:
     items = [r["id"] for r in app.service.create_many("t", "item", [{"title": f"i{n}"} for n in range(5)])]
     clock.now = START + dt.timedelta(minutes=2)

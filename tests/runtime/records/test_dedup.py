@@ -81,8 +81,15 @@ def client(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_a_matching_record_answers_409_with_candidates(client) -> None:  # type: ignore[no-untyped-def]
     _, api = client
-    first = api.post("/api/v1/t/lead", json={"company": "云帆科技有限公司", "contact_name": "王芳",
-                                              "email": "wang@yunfan.cn", "phone": "13800138000"}).json()
+    first = api.post(
+        "/api/v1/t/lead",
+        json={
+            "company": "云帆科技有限公司",
+            "contact_name": "王芳",
+            "email": "wang@yunfan.cn",
+            "phone": "13800138000",
+        },
+    ).json()
     same_email = api.post("/api/v1/t/lead", json={"email": " WANG@yunfan.cn"})
     assert same_email.status_code == 409
     problem = same_email.json()["errors"][0]
@@ -118,16 +125,26 @@ def test_matching_uses_the_index_not_a_scan(client) -> None:  # type: ignore[no-
 
 def test_merge_moves_links_and_child_rows_and_keeps_the_merged_record(client) -> None:  # type: ignore[no-untyped-def]
     _, api = client
-    keep = api.post("/api/v1/t/lead", json={"company": "A", "contact_name": "Wang", "email": "w@a.cn",
-                                             "notes": [{"text": "first call"}]}).json()
-    dup = api.post("/api/v1/t/lead?allow_duplicate=true", json={
-        "company": "A Ltd", "contact_name": "wang", "email": "other@a.cn", "phone": "13900139000",
-        "crm_id": "X-1",
-        "notes": [{"text": "met at fair"}, {"text": "sent brochure"}]}).json()
+    keep = api.post(
+        "/api/v1/t/lead",
+        json={"company": "A", "contact_name": "Wang", "email": "w@a.cn", "notes": [{"text": "first call"}]},
+    ).json()
+    dup = api.post(
+        "/api/v1/t/lead?allow_duplicate=true",
+        json={
+            "company": "A Ltd",
+            "contact_name": "wang",
+            "email": "other@a.cn",
+            "phone": "13900139000",
+            "crm_id": "X-1",
+            "notes": [{"text": "met at fair"}, {"text": "sent brochure"}],
+        },
+    ).json()
     task = api.post("/api/v1/t/task", json={"title": "call back", "lead": dup["id"]}).json()
-    merged = api.post(f"/api/v1/t/lead/{keep['id']}/merge",
-                      json={"merge": [dup["id"]],
-                            "values": {"phone": dup["id"], "email": dup["id"], "crm_id": dup["id"]}})
+    merged = api.post(
+        f"/api/v1/t/lead/{keep['id']}/merge",
+        json={"merge": [dup["id"]], "values": {"phone": dup["id"], "email": dup["id"], "crm_id": dup["id"]}},
+    )
     assert merged.status_code == 200, merged.text
     survivor = merged.json()
     assert (survivor["phone"], survivor["email"]) == ("+8613900139000", "other@a.cn")
@@ -146,8 +163,15 @@ def test_merge_moves_links_and_child_rows_and_keeps_the_merged_record(client) ->
 
 @pytest.mark.parametrize(
     "body",
-    [{"merge": []}, {"merge": "2"}, {"merge": [1]}, {"merge": [2], "values": {"nosuch": 2}},
-     {"merge": [2], "values": {"email": 9}}, {"merge": [2], "extra": 1}, [1]],
+    [
+        {"merge": []},
+        {"merge": "2"},
+        {"merge": [1]},
+        {"merge": [2], "values": {"nosuch": 2}},
+        {"merge": [2], "values": {"email": 9}},
+        {"merge": [2], "extra": 1},
+        [1],
+    ],
 )
 def test_bad_merge_requests_answer_422(client, body: object) -> None:  # type: ignore[no-untyped-def]
     _, api = client

@@ -58,7 +58,8 @@ rules:
 def service(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     pack = write_pack(tmp_path / "pack", {"customer": CUSTOMER, "line": LINE, "quote": QUOTE})
     (tmp_path / "pack" / "app.yaml").write_text(
-        "app: t\nlabel: T\nversion: '1'\ntimezone: Asia/Shanghai\n", encoding="utf-8")
+        "app: t\nlabel: T\nversion: '1'\ntimezone: Asia/Shanghai\n", encoding="utf-8"
+    )
     runtime = start([pack], db_url, tmp_path / "files", clock=lambda: FIXED_NOW)
     yield runtime.service
     runtime.engine.dispose()
@@ -66,10 +67,17 @@ def service(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_formulas_fill_child_rows_then_the_parent(service) -> None:  # type: ignore[no-untyped-def]
     gold = service.create("t", "customer", {"name": "Acme", "tier": "gold"})
-    quote = service.create("t", "quote", {"customer": gold["id"], "lines": [
-        {"quantity": 2, "price": "100.00", "discount": "0.1"},
-        {"quantity": "1.5", "price": 10},
-    ]})
+    quote = service.create(
+        "t",
+        "quote",
+        {
+            "customer": gold["id"],
+            "lines": [
+                {"quantity": 2, "price": "100.00", "discount": "0.1"},
+                {"quantity": "1.5", "price": 10},
+            ],
+        },
+    )
     assert [line["total"] for line in quote["lines"]] == ["180.00", "15.00"]
     assert (quote["subtotal"], quote["tax"], quote["grand_total"]) == ("195.00", "25.35", "220.35")
     assert quote["largest_discount"] == "0.100000"
@@ -109,8 +117,12 @@ def test_rules_and_required_when_answer_every_failure(service) -> None:  # type:
     with pytest.raises(InvalidRecord) as caught:
         service.create("t", "quote", {"status": "lost", "loss_reason": "price"})
     assert [(p.field, p.code) for p in caught.value.problems] == [("lines", "rule")]
-    assert service.create("t", "quote", {"status": "lost", "loss_reason": "price",
-                                         "lines": [{"quantity": 1, "price": 1}]})["status"] == "lost"
+    assert (
+        service.create(
+            "t", "quote", {"status": "lost", "loss_reason": "price", "lines": [{"quantity": 1, "price": 1}]}
+        )["status"]
+        == "lost"
+    )
 
 
 def test_linked_values_are_read_in_one_query_per_link(service) -> None:  # type: ignore[no-untyped-def]

@@ -49,11 +49,28 @@ def app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     runtime, client = serve(pack, db_url, tmp_path / "files")
     accounts = client.post("/api/v1/t/account/bulk", json=[{"name": "Zeta"}, {"name": "Alpha"}]).json()
     leads = [
-        {"company": "Beta 50%_off", "email": "b@x.cn", "phone": "13800138000", "budget": 500,
-         "visits": 3, "hot": True, "due": "2026-01-10", "source": "seo", "tags": ["a", "b"],
-         "account": accounts[0]["id"]},
-        {"company": "alpha", "budget": 1500.5, "visits": 10, "hot": False, "due": "2026-03-01",
-         "source": "ads", "tags": ["c"], "account": accounts[1]["id"]},
+        {
+            "company": "Beta 50%_off",
+            "email": "b@x.cn",
+            "phone": "13800138000",
+            "budget": 500,
+            "visits": 3,
+            "hot": True,
+            "due": "2026-01-10",
+            "source": "seo",
+            "tags": ["a", "b"],
+            "account": accounts[0]["id"],
+        },
+        {
+            "company": "alpha",
+            "budget": 1500.5,
+            "visits": 10,
+            "hot": False,
+            "due": "2026-03-01",
+            "source": "ads",
+            "tags": ["c"],
+            "account": accounts[1]["id"],
+        },
         {"company": "Gamma", "visits": 7, "source": "referral"},
     ]
     assert client.post("/api/v1/t/lead/bulk", json=leads).status_code == 201
@@ -142,8 +159,10 @@ def test_links_show_the_linked_title(app) -> None:  # type: ignore[no-untyped-de
 def test_a_page_of_500_costs_the_same_queries_as_a_page_of_5(app) -> None:  # type: ignore[no-untyped-def]
     runtime, client = app
     account = client.get("/api/v1/t/account").json()["items"][0]["id"]
-    rows = [{"company": f"C{i}", "account": account, "lines": [{"sku": "s", "account": account}]}
-            for i in range(600)]
+    rows = [
+        {"company": f"C{i}", "account": account, "lines": [{"sku": "s", "account": account}]}
+        for i in range(600)
+    ]
     assert client.post("/api/v1/t/lead/bulk", json=rows[:300]).status_code == 201
     assert client.post("/api/v1/t/lead/bulk", json=rows[300:]).status_code == 201
     with count_queries(runtime.engine) as small:
