@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from builder.designer.keys import key_from_label
 from builder.designer.pages import Designer, json_answer, require_token
 from builder.designer.roundtrip import merge, open_document
+from builder.designer.workspace import StaleDraft
 from runtime.identity.actor import Actor
 from runtime.loading.loader import load_pack
 from runtime.loading.problems import DefinitionError
@@ -60,7 +61,14 @@ def dashboard_designer_router(designer: Designer) -> APIRouter:
                 if 0 <= other < len(widgets):
                     widgets[index], widgets[other] = widgets[other], widgets[index]
         board["widgets"] = widgets
-        saved = space.save(app_key, "dashboards", key, board)
+        given = data.get("revision")
+        try:
+            saved = space.save(
+                app_key, "dashboards", key, board, given if isinstance(given, str) and given else None
+            )
+        except StaleDraft as stale:
+            fresh = space.load(app_key, "dashboards", key)
+            return _page(designer, request, actor, app_key, key, fresh, [str(stale)], None, 409)
         status = 422 if saved.problems else 200
         return _page(designer, request, actor, app_key, key, board, saved.problems, saved.path.name, status)
 
@@ -168,5 +176,6 @@ def _page(
         buckets=BUCKETS,
         problems=problems,
         saved=saved,
+        revision=designer.workspace.revision(app_key, "dashboards", key),
         title=key,
     )

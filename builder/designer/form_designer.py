@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from builder.designer.keys import key_from_label
 from builder.designer.pages import Designer, json_answer, require_token
-from builder.designer.workspace import NoSuchDefinition
+from builder.designer.workspace import NoSuchDefinition, StaleDraft
 from runtime.expressions.types import BOOLEAN, field_type, scope_for
 from runtime.identity.actor import Actor
 from runtime.loading.expression_checks import expression_problem
@@ -88,6 +88,7 @@ def form_designer_router(designer: Designer) -> APIRouter:
                 "field_types": list(FIELD_TYPES),
                 "forms": forms,
                 "published_keys": sorted(space.published_fields(app_key, key)),
+                "revision": space.revision(app_key, "forms", key),
                 "problems": space.problems(app_key),
             }
         )
@@ -99,9 +100,18 @@ def form_designer_router(designer: Designer) -> APIRouter:
         form = body.get("form") if isinstance(body, dict) else None
         if not isinstance(form, dict) or form.get("form") != key:
             return json_answer({"problems": [f"the body must hold the form '{key}'"]}, 422)
-        saved = space.save(app_key, "forms", key, form)
+        revision = body.get("revision")
+        try:
+            saved = space.save(app_key, "forms", key, form, revision if isinstance(revision, str) else None)
+        except StaleDraft as stale:
+            return json_answer({"problems": [str(stale)], "stale": True}, 409)
         return json_answer(
-            {"file": saved.path.name, "problems": saved.problems, "plan": f"/designer/{app_key}/publish"}
+            {
+                "file": saved.path.name,
+                "problems": saved.problems,
+                "plan": f"/designer/{app_key}/publish",
+                "revision": saved.revision,
+            }
         )
 
     def preview(

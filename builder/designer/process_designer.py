@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from builder.designer.diagram import layout
 from builder.designer.pages import Designer, require_token
+from builder.designer.workspace import StaleDraft
 from runtime.identity.actor import Actor
 from runtime.web.session import posted_form
 
@@ -48,7 +49,10 @@ def process_designer_router(designer: Designer) -> APIRouter:
         edited, errors = workflow_from_form(current, data)
         if errors:
             return _workflow(designer, request, actor, app_key, key, edited, errors, None, 422)
-        saved = space.save(app_key, "workflows", key, edited)
+        try:
+            saved = space.save(app_key, "workflows", key, edited, _revision(data))
+        except StaleDraft as stale:
+            return _workflow(designer, request, actor, app_key, key, current, [str(stale)], None, 409)
         return _workflow(designer, request, actor, app_key, key, edited, saved.problems, saved.path.name)
 
     def diagram(
@@ -67,10 +71,14 @@ def process_designer_router(designer: Designer) -> APIRouter:
         request: Request, app_key: str, key: str, data: FormData = Posted, actor: Actor = Admin
     ) -> Response:
         require_token(request, actor, data)
-        edited, errors = approval_from_form(space.load(app_key, "approvals", key), data)
+        current = space.load(app_key, "approvals", key)
+        edited, errors = approval_from_form(current, data)
         if errors:
             return _approval(designer, request, actor, app_key, key, edited, errors, None, 422)
-        saved = space.save(app_key, "approvals", key, edited)
+        try:
+            saved = space.save(app_key, "approvals", key, edited, _revision(data))
+        except StaleDraft as stale:
+            return _approval(designer, request, actor, app_key, key, current, [str(stale)], None, 409)
         return _approval(designer, request, actor, app_key, key, edited, saved.problems, saved.path.name)
 
     def new_definition(
@@ -199,6 +207,11 @@ def approval_from_form(current: Record, data: FormData) -> tuple[Record, list[st
     return edited, errors
 
 
+def _revision(data: FormData) -> str | None:
+    given = data.get("revision")
+    return given if isinstance(given, str) and given else None
+
+
 def rows(data: FormData, table: str) -> list[dict[str, str]]:
     """The rows of an editor table (`states[0].key` …), in the order they were sent."""
     found: dict[str, dict[str, str]] = {}
@@ -256,6 +269,7 @@ def _workflow(
         key=key,
         data=data,
         diagram=layout(data, actor.language, state_names(designer, app_key, data, actor.language)),
+        revision=designer.workspace.revision(app_key, "workflows", key),
         problems=problems,
         saved=saved,
         effects_text=_effects_text,
@@ -296,6 +310,7 @@ def _approval(
         sources=SOURCES,
         modes=MODES,
         approver_source=approver_source,
+        revision=designer.workspace.revision(app_key, "approvals", key),
         effects_text=_effects_text,
         problems=problems,
         saved=saved,

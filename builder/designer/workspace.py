@@ -9,6 +9,7 @@ editing the same files in git sees exactly what the admin changed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,17 @@ class NoSuchDefinition(Exception):
     """The pack has no definition of that kind and key."""
 
 
+class StaleDraft(Exception):
+    """The file changed since the designer read it (someone else saved, or edited it by hand)."""
+
+
 @dataclass
 class Saved:
-    """What a save wrote, and the problems of the pack as it is now."""
+    """What a save wrote, the problems of the pack as it is now, and the file's new revision."""
 
     path: Path
     problems: list[str] = field(default_factory=list)
+    revision: str = ""
 
 
 class Workspace:
@@ -70,17 +76,34 @@ class Workspace:
         assert isinstance(data, dict)
         return data
 
-    def save(self, app_key: str, kind: str, key: str, data: dict[str, Any]) -> Saved:
-        """Write a definition (new or changed) into its file and check the whole pack."""
+    def revision(self, app_key: str, kind: str, key: str) -> str:
+        """A fingerprint of the definition's file as it is now (saves compare it)."""
+        try:
+            return _fingerprint(self._document(app_key, kind, key).path)
+        except NoSuchDefinition:
+            return ""
+
+    def save(
+        self, app_key: str, kind: str, key: str, data: dict[str, Any], revision: str | None = None
+    ) -> Saved:
+        """Write a definition (new or changed) into its file and check the whole pack.
+
+        With `revision`, the file must still be as it was when read: a save over someone
+        else's newer change is refused (StaleDraft) instead of undoing it.
+        """
         if kind not in KINDS:
             raise NoSuchDefinition(f"unknown kind '{kind}'")
         try:
             document = self._document(app_key, kind, key)
         except NoSuchDefinition:
             document = open_document(self.folder(app_key) / kind / f"{data.get(KINDS[kind], key)}.yaml", {})
+        if revision is not None and document.path.exists() and _fingerprint(document.path) != revision:
+            raise StaleDraft(
+                f"{document.path.name} changed since it was opened; reload it and redo the change"
+            )
         merge(document.data, data)
         document.save()
-        return Saved(document.path, self.problems(app_key))
+        return Saved(document.path, self.problems(app_key), _fingerprint(document.path))
 
     def problems(self, app_key: str) -> list[str]:
         """Everything the loader finds wrong with the pack's files (`file:line:col: message`)."""
@@ -120,3 +143,7 @@ class Workspace:
             if found == key:
                 return open_document(path)
         raise NoSuchDefinition(f"no {KINDS.get(kind, kind)} '{key}' in {self.folder(app_key)}/{kind}/")
+
+
+def _fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -115,3 +115,27 @@ def test_the_designer_is_for_admins_only(chromium: Any, crm_server: LiveServer) 
         answer = rep.page.goto(crm_server.url + "/designer/crm/forms/lead")
         assert answer is not None and answer.status == 403
         assert rep.page.locator("#site-nav >> text=Designer").count() == 0
+
+
+def test_renaming_a_published_field_keeps_its_data_through_renamed_from(
+    chromium: Any, crm_server: LiveServer, tmp_path: Path
+) -> None:
+    crm_server.runtime.service.create("crm", "lead", {"company": "Kept Co", "contact_name": "Zoe"}, SYSTEM)
+    with signed_in(chromium, crm_server, "ada", WEB_PASSWORD) as admin:
+        page = admin.page
+        admin.go("/designer/crm/forms/lead")
+        page.click("[data-list='0'] [data-key='contact_name'] [data-select]")
+        expect(page.locator("[data-prop='key']")).to_have_value("contact_name")
+        page.fill("[data-prop='key']", "contact_person")
+        page.press("[data-prop='key']", "Tab")
+        expect(page.locator("[data-list='0'] [data-key='contact_person']")).to_have_count(1)
+        page.click("[data-save]")
+        expect(page.locator("[data-status]")).to_contain_text("Draft saved")
+        text = (tmp_path / "pack" / "forms" / "lead.yaml").read_text(encoding="utf-8")
+        assert re.search(r"- key: contact_person\n(    [^\n]*\n)*?    renamed_from: contact_name\n", text)
+        page.click("[data-plan-link]")
+        expect(page.locator("#plan")).to_contain_text("rename column contact_name to contact_person")
+        page.click("[data-publish]")
+        page.wait_for_url(re.compile(r"/designer/crm/history"))
+    [lead] = crm_server.runtime.service.list_page("crm", "lead", [("company", "Kept Co")], SYSTEM)["items"]
+    assert lead["contact_person"] == "Zoe"

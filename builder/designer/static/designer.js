@@ -25,6 +25,7 @@
   const TEXTUAL = ["text", "email", "phone", "url"];
 
   let form = null;
+  let revision = "";
   let published = new Set();
   let forms = [];
   let selected = null; // {kind: "field", key} or {kind: "section", index}
@@ -393,8 +394,9 @@
 
   async function save() {
     status.textContent = "…";
-    const response = await send(`/forms/${formKey}`, { form: payload() });
+    const response = await send(`/forms/${formKey}`, { form: payload(), revision });
     const answer = await response.json();
+    if (answer.revision) revision = answer.revision;
     problems.replaceChildren(...(answer.problems || []).map((p) => el("li", {}, el("code", { text: p }))));
     if (!response.ok) status.textContent = t("d.save_failed");
     else status.textContent = answer.problems.length ? `${t("d.saved_invalid")} (${answer.file})` : `${t("d.saved")} (${answer.file})`;
@@ -455,6 +457,7 @@
   async function start() {
     const model = await (await fetch(`${base}/forms/${formKey}/model`, { credentials: "same-origin" })).json();
     form = model.form;
+    revision = model.revision;
     published = new Set(model.published_keys);
     forms = model.forms;
     root.dataset.types = JSON.stringify(model.field_types);
@@ -491,7 +494,7 @@
   form.querySelector("[data-widget-preview]").addEventListener("click", () => {
     const section = document.getElementById("widget-preview");
     const query = new URLSearchParams();
-    for (const [name, value] of new FormData(form)) if (name !== "csrf_token" && name !== "action") query.append(name, value);
+    for (const [name, value] of new FormData(form)) if (!["csrf_token", "action", "revision"].includes(name)) query.append(name, value);
     section.dataset.widget = `${form.dataset.previewUrl}?${query}`;
     section.dataset.chart = form.querySelector("[name=chart]").value;
     section.hidden = false;

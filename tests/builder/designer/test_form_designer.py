@@ -54,7 +54,11 @@ def test_the_model_is_the_file_and_saving_writes_it_back(crm: Runtime, tmp_path:
     form = model["form"]
     form["fields"][1]["label"]["en"] = "Main contact"
     answer = post(admin, "/designer/crm/forms/lead", {"form": form}).json()
-    assert answer == {"file": "lead.yaml", "problems": [], "plan": "/designer/crm/publish"}
+    assert {k: answer[k] for k in ("file", "problems", "plan")} == {
+        "file": "lead.yaml",
+        "problems": [],
+        "plan": "/designer/crm/publish",
+    }
     text = (tmp_path / "pack" / "forms" / "lead.yaml").read_text(encoding="utf-8")
     assert "label: {zh: 联系人, en: Main contact}" in text and "# the name on the business licence" in text
 
@@ -134,3 +138,23 @@ def test_a_new_form_gets_a_file_of_its_own(crm: Runtime, tmp_path: Path) -> None
     text = (tmp_path / "pack" / "forms" / "visit.yaml").read_text(encoding="utf-8")
     assert text.startswith("form: visit\nlabel: {zh: 拜访记录, en: Visit}\n")
     assert admin.get("/designer/crm/forms/missing").status_code == 404
+
+
+def test_a_save_over_a_newer_hand_edit_is_refused_and_the_edit_stays(crm: Runtime, tmp_path: Path) -> None:
+    admin = web_client(crm, "ada", ("admin",))
+    model = admin.get("/designer/crm/forms/lead/model").json()
+    path = tmp_path / "pack" / "forms" / "lead.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "# a consultant was here\n", encoding="utf-8")
+    model["form"]["label"]["en"] = "Prospect"
+    answer = post(admin, "/designer/crm/forms/lead", {"form": model["form"], "revision": model["revision"]})
+    assert answer.status_code == 409 and answer.json()["stale"] is True
+    assert "changed since it was opened" in answer.json()["problems"][0]
+    assert path.read_text(encoding="utf-8").endswith("# a consultant was here\n")
+    fresh = admin.get("/designer/crm/forms/lead/model").json()
+    fresh["form"]["label"]["en"] = "Prospect"
+    saved = post(
+        admin, "/designer/crm/forms/lead", {"form": fresh["form"], "revision": fresh["revision"]}
+    ).json()
+    assert saved["problems"] == [] and saved["revision"] != fresh["revision"]
+    text = path.read_text(encoding="utf-8")
+    assert "en: Prospect" in text and text.endswith("# a consultant was here\n"), "both changes kept"

@@ -141,3 +141,17 @@ def test_the_approval_step_editor_sets_source_mode_condition_and_reject_target(
     assert "mode: percent" in text and "percent: 60" in text and "reject_to: boss" in text
     assert re.search(r"when: .?budget > 100000", text)
     assert "The draft has problems" not in answer.text
+
+
+def test_a_stale_workflow_page_cannot_undo_a_newer_change(crm: Runtime, tmp_path: Path) -> None:
+    from tests.builder.designer.html_forms import submitted
+
+    admin = web_client(crm, "ada", ("admin",))
+    action = "/designer/crm/workflows/lead_status"
+    page = admin.get(action)
+    path = tmp_path / "pack" / "workflows" / "lead.yaml"
+    changed = path.read_text(encoding="utf-8").replace('guard: "budget > 0"', 'guard: "budget > 10"')
+    path.write_text(changed, encoding="utf-8")
+    answer = admin.post_form(action, submitted(page.text, action))
+    assert answer.status_code == 409 and "changed since it was opened" in answer.text
+    assert path.read_text(encoding="utf-8") == changed
