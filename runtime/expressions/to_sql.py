@@ -177,7 +177,8 @@ class _Compiler:
             found: SQL = operand.in_(items)
         else:  # `IN ((SELECT …))` would read as a subquery: spell the equalities out
             group = operand.self_group()
-            found = or_(*(group.op("=")(item.self_group()) for item in items)).self_group()
+            equal = group.op("=", is_comparison=True)  # boolean-typed, so NOT applies cleanly
+            found = or_(*(equal(item.self_group()) for item in items)).self_group()
         return Grouping(not_(found)) if node.negated else found
 
     def call(self, node: Call) -> SQL:
