@@ -328,7 +328,7 @@
 
   function fieldPanel(item) {
     const parts = [el("h3", { text: t("d.field_props") })];
-    parts.push(...labelled(item, "label", t("d.label_zh").replace(/\s*\(.*\)/, "")));
+    parts.push(...labelled(item, "label", t("d.label")));
     const keyInput = textInput(item.key, (text) => {
       commit(() => { if (renameKey(item, text.trim())) typedKeys.add(item.key); });
       drawPanel();
@@ -338,7 +338,7 @@
     parts.push(choice(item, "type", t("d.type"), JSON.parse(root.dataset.types), (kind) => t(`type.${kind}`)));
     parts.push(flag(item, "required", t("d.required")), flag(item, "read_only", t("d.read_only")), flag(item, "index", t("d.index")));
     if ([...TEXTUAL, "integer", "decimal", "money", "date", "link"].includes(item.type)) parts.push(flag(item, "unique", t("d.unique")));
-    parts.push(...labelled(item, "help", t("d.help_en").replace(/\s*\(.*\)/, "")));
+    parts.push(...labelled(item, "help", t("d.help")));
     if (item.type === "select" || item.type === "multi_select") parts.push(options(item));
     if (NUMERIC.includes(item.type)) parts.push(optional(item, "min", t("d.min")), optional(item, "max", t("d.max")));
     if (TEXTUAL.includes(item.type)) parts.push(optional(item, "pattern", t("d.pattern")), optional(item, "max_length", t("d.max_length"), { inputmode: "numeric" }));
