@@ -90,6 +90,11 @@ def inbox_router(web: Web) -> APIRouter:
         web.process.mark_read(actor, None)
         return RedirectResponse("/notifications", status_code=303)
 
+    def counts(request: Request, actor: Actor = Actor_) -> Response:
+        found = web.pages.counts(actor)
+        return web.pages.render(request, actor, "_counts.html", fragment=True, counts=found)
+
+    router.add_api_route("/nav/counts", counts, methods=["GET"])
     router.add_api_route("/tasks", task_list, methods=["GET"])
     router.add_api_route("/tasks/{task_id:int}/{decision}", decide, methods=["POST"])
     router.add_api_route("/notifications", notification_list, methods=["GET"])

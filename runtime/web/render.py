@@ -108,7 +108,11 @@ class Pages:
         )
         return secured(HTMLResponse(html, status_code=status))  # type: ignore[return-value]
 
-    def _frame(self, actor: Actor, language: str) -> dict[str, Any]:
+    def counts(self, actor: Actor) -> dict[str, int]:
+        """The user's open tasks and unread notifications (one statement)."""
+        return dict(self._frame(actor, language_of(actor.language), nav=False)["counts"])
+
+    def _frame(self, actor: Actor, language: str, nav: bool = True) -> dict[str, Any]:
         counts = {"tasks": 0, "unread": 0}
         if actor.user_id is not None:
             open_tasks = (
@@ -126,4 +130,4 @@ class Pages:
             with self.service.engine.connect() as conn:
                 row = conn.execute(select(open_tasks, unread)).one()
             counts = {"tasks": row[0], "unread": row[1]}
-        return {"nav": navigation(self.service, actor, language), "counts": counts}
+        return {"nav": navigation(self.service, actor, language) if nav else [], "counts": counts}

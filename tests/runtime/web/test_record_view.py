@@ -114,6 +114,10 @@ def test_notifications_are_listed_opened_and_marked_read(crm: Runtime) -> None:
                 created_at=utcnow(),
             )
         )
+    polled = rep.get("/nav/counts", headers={"HX-Request": "true"})
+    assert '<span id="count-unread" hx-swap-oob="true"><span class="badge">1</span></span>' in polled.text, (
+        "the navigation polls its counts, so a new notification shows without a reload"
+    )
     page = rep.get("/notifications")
     assert "Hello Rita" in page.text
     assert '<span class="badge">1</span>' in page.text
