@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -37,23 +38,29 @@ def process_designer_router(designer: Designer) -> APIRouter:
     Posted = Depends(posted_form)
     space = designer.workspace
 
-    def workflow_page(request: Request, app_key: str, key: str, actor: Actor = Admin) -> Response:
-        data = space.load(app_key, "workflows", key)
-        return _workflow(designer, request, actor, app_key, key, data, [], None)
+    editors = {"workflows": (workflow_from_form, _workflow), "approvals": (approval_from_form, _approval)}
 
-    def save_workflow(
-        request: Request, app_key: str, key: str, data: FormData = Posted, actor: Actor = Admin
-    ) -> Response:
-        require_token(request, actor, data)
-        current = space.load(app_key, "workflows", key)
-        edited, errors = workflow_from_form(current, data)
-        if errors:
-            return _workflow(designer, request, actor, app_key, key, edited, errors, None, 422)
-        try:
-            saved = space.save(app_key, "workflows", key, edited, _revision(data))
-        except StaleDraft as stale:
-            return _workflow(designer, request, actor, app_key, key, current, [str(stale)], None, 409)
-        return _workflow(designer, request, actor, app_key, key, edited, saved.problems, saved.path.name)
+    def editor(kind: str) -> tuple[Callable[..., Response], Callable[..., Response]]:
+        read, draw = editors[kind]
+
+        def page(request: Request, app_key: str, key: str, actor: Actor = Admin) -> Response:
+            return draw(designer, request, actor, app_key, key, space.load(app_key, kind, key), [], None)
+
+        def save(
+            request: Request, app_key: str, key: str, data: FormData = Posted, actor: Actor = Admin
+        ) -> Response:
+            require_token(request, actor, data)
+            current = space.load(app_key, kind, key)
+            edited, errors = read(current, data)
+            if errors:
+                return draw(designer, request, actor, app_key, key, edited, errors, None, 422)
+            try:
+                saved = space.save(app_key, kind, key, edited, _revision(data))
+            except StaleDraft as stale:  # someone changed the file since this page was drawn
+                return draw(designer, request, actor, app_key, key, current, [str(stale)], None, 409)
+            return draw(designer, request, actor, app_key, key, edited, saved.problems, saved.path.name)
+
+        return page, save
 
     def diagram(
         request: Request, app_key: str, key: str, data: FormData = Posted, actor: Actor = Admin
@@ -62,24 +69,6 @@ def process_designer_router(designer: Designer) -> APIRouter:
         edited, _ = workflow_from_form(space.load(app_key, "workflows", key), data)
         picture = layout(edited, actor.language, state_names(designer, app_key, edited, actor.language))
         return designer.render(request, actor, "designer_diagram.html", fragment=True, diagram=picture)
-
-    def approval_page(request: Request, app_key: str, key: str, actor: Actor = Admin) -> Response:
-        data = space.load(app_key, "approvals", key)
-        return _approval(designer, request, actor, app_key, key, data, [], None)
-
-    def save_approval(
-        request: Request, app_key: str, key: str, data: FormData = Posted, actor: Actor = Admin
-    ) -> Response:
-        require_token(request, actor, data)
-        current = space.load(app_key, "approvals", key)
-        edited, errors = approval_from_form(current, data)
-        if errors:
-            return _approval(designer, request, actor, app_key, key, edited, errors, None, 422)
-        try:
-            saved = space.save(app_key, "approvals", key, edited, _revision(data))
-        except StaleDraft as stale:
-            return _approval(designer, request, actor, app_key, key, current, [str(stale)], None, 409)
-        return _approval(designer, request, actor, app_key, key, edited, saved.problems, saved.path.name)
 
     def new_definition(
         request: Request, app_key: str, kind: str, data: FormData = Posted, actor: Actor = Admin
@@ -106,11 +95,11 @@ def process_designer_router(designer: Designer) -> APIRouter:
         space.save(app_key, kind, key, body)
         return RedirectResponse(f"/designer/{app_key}/{kind}/{key}", status_code=303)
 
-    router.add_api_route("/designer/{app_key}/workflows/{key}", workflow_page, methods=["GET"])
-    router.add_api_route("/designer/{app_key}/workflows/{key}", save_workflow, methods=["POST"])
+    for kind in editors:
+        page, save = editor(kind)
+        router.add_api_route(f"/designer/{{app_key}}/{kind}/{{key}}", page, methods=["GET"])
+        router.add_api_route(f"/designer/{{app_key}}/{kind}/{{key}}", save, methods=["POST"])
     router.add_api_route("/designer/{app_key}/workflows/{key}/diagram", diagram, methods=["POST"])
-    router.add_api_route("/designer/{app_key}/approvals/{key}", approval_page, methods=["GET"])
-    router.add_api_route("/designer/{app_key}/approvals/{key}", save_approval, methods=["POST"])
     router.add_api_route("/designer/{app_key}/new/{kind}", new_definition, methods=["POST"])
     return router
 

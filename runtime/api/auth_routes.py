@@ -30,6 +30,7 @@ from runtime.identity.sessions import (
 )
 from runtime.schema.system import users
 from runtime.web.security import secured
+from runtime.web.session import local_path
 
 LOGIN_CSRF_COOKIE = "formloom_login_csrf"
 TEMPLATES = Environment(
@@ -91,7 +92,7 @@ def auth_router(engine: Engine) -> APIRouter:
         if old:
             with write(engine) as conn:
                 close_session(conn, old)
-        response = RedirectResponse(_safe_next(next), status_code=303)
+        response = RedirectResponse(local_path(next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             value,
@@ -133,7 +134,7 @@ def _page(request: Request, next: str, error: str | None, status: int) -> Respon
         language=language,
         text=text,
         csrf_token=token,
-        next=_safe_next(next),
+        next=local_path(next),
         error=text[error] if error else None,
     )
     response = HTMLResponse(html, status_code=status)
@@ -141,11 +142,6 @@ def _page(request: Request, next: str, error: str | None, status: int) -> Respon
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_https(request), path="/login"
     )
     return secured(response)
-
-
-def _safe_next(target: str) -> str:
-    """Only local paths: never redirect a sign-in to another site."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
 def _https(request: Request) -> bool:

@@ -57,6 +57,14 @@ def display(spec: Any, value: Any, language: str, currency: str, zone: ZoneInfo)
     return str(value)
 
 
+def record_title(record: dict[str, Any], title_field: str) -> str:
+    """What a record is called: its title field (a link's display name), else `#id`."""
+    value = record.get(title_field)
+    if isinstance(value, dict):
+        value = value.get("display")
+    return str(value) if value not in (None, "") else f"#{record['id']}"
+
+
 def number(kind: str, value: Any, language: str, currency: str) -> str:
     """A number of a field type: money with its currency sign, percent as `35%`."""
     try:

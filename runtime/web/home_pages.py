@@ -12,7 +12,7 @@ from runtime.identity.actor import Actor
 from runtime.schema.system import users
 from runtime.web.context import Web
 from runtime.web.i18n import LANGUAGES, translator
-from runtime.web.session import check_csrf, posted_form
+from runtime.web.session import check_csrf, local_path, posted_form
 
 
 def home_router(web: Web) -> APIRouter:
@@ -29,10 +29,7 @@ def home_router(web: Web) -> APIRouter:
         if chosen in LANGUAGES and actor.user_id is not None:
             with write(web.service.engine) as conn:
                 conn.execute(update(users).where(users.c.id == actor.user_id).values(language=chosen))
-        target = str(data.get("next") or "/")
-        response = RedirectResponse(
-            target if target.startswith("/") and not target.startswith("//") else "/", 303
-        )
+        response = RedirectResponse(local_path(str(data.get("next") or "/")), 303)
         response.set_cookie("formloom_language", chosen, samesite="lax", path="/")
         return response
 

@@ -17,10 +17,10 @@ from starlette.datastructures import FormData
 from runtime.identity.actor import Actor
 from runtime.records.errors import RecordError
 from runtime.web.context import Web
-from runtime.web.formats import display, local_time
+from runtime.web.formats import display, local_time, record_title
 from runtime.web.i18n import language_of, translator
 from runtime.web.problems import by_input
-from runtime.web.session import check_csrf, posted_form
+from runtime.web.session import check_csrf, local_path, posted_form
 from runtime.web.timeline import approval_labels
 
 Key = tuple[str, str, int]
@@ -80,10 +80,7 @@ def inbox_router(web: Web) -> APIRouter:
     ) -> Response:
         check_csrf(request, data, actor)
         web.process.mark_read(actor, notification_id)
-        target = str(data.get("next") or "/notifications")
-        return RedirectResponse(
-            target if target.startswith("/") and not target.startswith("//") else "/", 303
-        )
+        return RedirectResponse(local_path(str(data.get("next") or "/notifications")), 303)
 
     def read_all(request: Request, data: FormData = Posted, actor: Actor = Actor_) -> Response:
         check_csrf(request, data, actor)
@@ -169,7 +166,7 @@ def _summaries(web: Web, actor: Actor, items: list[dict[str, Any]], language: st
                 for k in columns
                 if k in record and record.get(k) not in (None, "", [])
             ]
-            found[(app_key, form_key, record_id)] = (_title_of(form, record), facts)
+            found[(app_key, form_key, record_id)] = (record_title(record, form.title_field), facts)
     return found
 
 
@@ -181,13 +178,6 @@ def _bare_titles(web: Web, form: Any, ids: set[int]) -> dict[int, str]:
     with web.service.engine.connect() as conn:
         rows = conn.execute(select(table.c.id, table.c[form.title_field]).where(table.c.id.in_(ids)))
         return {row[0]: str(row[1]) for row in rows if row[1] is not None}
-
-
-def _title_of(form: Any, record: dict[str, Any]) -> str:
-    value = record.get(form.title_field)
-    if isinstance(value, dict):
-        value = value.get("display")
-    return str(value) if value not in (None, "") else f"#{record['id']}"
 
 
 def _approval_label(web: Web, item: dict[str, Any], language: str) -> str:

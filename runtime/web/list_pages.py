@@ -22,7 +22,7 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import InvalidRecord, NotFound
 from runtime.schema.system import users
 from runtime.web.context import Web
-from runtime.web.formats import display
+from runtime.web.formats import display, record_title
 from runtime.web.i18n import language_of, translator
 from runtime.web.problems import by_input
 from runtime.web.saved_views import clean_query, delete_view, save_view, views_of
@@ -211,7 +211,7 @@ def _records(web: Web, app: CompiledApp, target: str, text: str, actor: Actor) -
     if search:
         params.append(("where", search))
     page = web.service.list_page(app.app.app, target, params, actor)
-    return [(str(r["id"]), _display(r.get(title), r["id"])) for r in page["items"]]
+    return [(str(r["id"]), record_title(r, title)) for r in page["items"]]
 
 
 def _users(web: Web, text: str) -> list[tuple[str, str]]:
@@ -231,9 +231,3 @@ def _users(web: Web, text: str) -> list[tuple[str, str]]:
     )
     with web.service.engine.connect() as conn:
         return [(str(r.id), f"{r.display_name} ({r.username})") for r in conn.execute(stmt)]
-
-
-def _display(value: Any, record_id: int) -> str:
-    if isinstance(value, dict):
-        value = value.get("display")
-    return str(value) if value not in (None, "") else f"#{record_id}"

@@ -27,7 +27,7 @@ from runtime.web.form_view import (
     state_of_record,
     tabs_of,
 )
-from runtime.web.formats import display
+from runtime.web.formats import display, record_title
 from runtime.web.i18n import translator
 from runtime.web.problems import by_input
 from runtime.web.session import check_csrf, posted_form
@@ -104,7 +104,7 @@ def _page(
         app=app,
         form=form,
         record=record,
-        title=_title(form, record),
+        title=record_title(record, form.title_field),
         sections=[s for s in shown if not s["tab"]],
         tabs=tabs_of(shown),
         actions=actions,
@@ -181,13 +181,6 @@ def _shown_field(form: CompiledForm, key: str, record: Record, ctx: Context) -> 
     else:
         item["text"] = display(spec, value, ctx.language, ctx.currency, ctx.zone)
     return item
-
-
-def _title(form: CompiledForm, record: Record) -> str:
-    value = record.get(form.title_field)
-    if isinstance(value, dict):
-        value = value.get("display")
-    return str(value if value not in (None, "") else f"#{record['id']}")
 
 
 def _labelled(app: CompiledApp, approvals: list[Record], language: str) -> list[Record]:

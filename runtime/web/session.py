@@ -64,6 +64,11 @@ def check_csrf(request: Request, form: FormData, actor: Actor) -> None:
         raise FormExpired()
 
 
+def local_path(target: str) -> str:
+    """`target` when it is a path on this site, else `/`: a form never redirects elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
 def to_sign_in(request: Request, error: SignInRequired) -> Response:
     """The answer to a page that needs a user: a redirect to /login (HX-Redirect for htmx)."""
     target = f"/login?next={quote(error.next_url, safe='')}"

@@ -113,6 +113,19 @@ on_rejected:
   - transition: back
 """
 
+BOARD = """\
+dashboard: deals
+label: {en: Deals, zh: 交易看板}
+roles: [boss]
+widgets:
+  - key: by_status
+    label: {en: Deals by status}
+    chart: bar
+    source: deal
+    dimensions: [{key: status, field: status}]
+    measures: [{key: deals, agg: count}]
+"""
+
 APP = """\
 app: crm
 label: {zh: 客户关系, en: CRM}
@@ -126,5 +139,11 @@ def deal_pack(root: Path) -> Path:
     """The pack folder, written under `root`."""
     write_pack(root, {"deal": DEAL, "deal_line": DEAL_LINE, "account": ACCOUNT}, app_key="crm")
     return write_files(
-        root, {"app.yaml": APP, "workflows/deal.yaml": WORKFLOW, "approvals/big_deal.yaml": APPROVAL}
+        root,
+        {
+            "app.yaml": APP,
+            "workflows/deal.yaml": WORKFLOW,
+            "approvals/big_deal.yaml": APPROVAL,
+            "dashboards/deals.yaml": BOARD,
+        },
     )
