@@ -147,23 +147,24 @@ class Planner:
     ) -> None:
         live = self.live.table(live_name)
         name = target.name
-        renamed = {
-            spec.renamed_from
+        renaming = {
+            spec.key: str(spec.renamed_from)
             for spec in form.stored_fields()
             if spec.renamed_from and spec.renamed_from in live.columns and spec.key not in live.columns
-        }  # columns this publish renames away (the others stay where they are)
+        }  # fields this publish renames a column to (a field renamed before keeps its renamed_from)
+        renamed = set(renaming.values())  # columns this publish renames away
         for spec in form.stored_fields():  # renames first: a new field may take a freed key
-            if spec.renamed_from in renamed:
+            if spec.key in renaming:
                 self.steps.append(
-                    Step(name, f"rename column {spec.renamed_from} to {spec.key}: the data stays").ddl(
-                        ddl.alter_column(name, str(spec.renamed_from), new_column_name=spec.key)
+                    Step(name, f"rename column {renaming[spec.key]} to {spec.key}: the data stays").ddl(
+                        ddl.alter_column(name, renaming[spec.key], new_column_name=spec.key)
                     )
                 )
         for spec in form.stored_fields():
             key = spec.key
             source = key
-            if spec.renamed_from in renamed:
-                source = str(spec.renamed_from)
+            if key in renaming:
+                source = renaming[key]
             elif key in renamed:  # the old column moves to its new key: this field starts anew
                 self._add(target, live_name, spec)
                 continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
@@ -47,8 +46,3 @@ class Web:
         """The fields the user may fill in on this form."""
         keys = [*form.writable(), *form.children]
         return {k for k in keys if k not in ctx.locked and k not in ctx.hidden}
-
-
-def zone_of(app: CompiledApp) -> ZoneInfo:
-    """The app's time zone."""
-    return app.app.zone()

@@ -107,9 +107,10 @@ def _inbox(
     found = web.process.tasks(actor, "open", 100, 0)
     items = found["items"]
     summaries = _summaries(web, actor, items, language)
-    zone = next(iter(web.service.apps.values())).app.zone()
+    default_zone = next(iter(web.service.apps.values())).app.zone()
     for item in items:
         app = web.service.apps.get(item["app"])
+        zone = app.app.zone() if app else default_zone
         form = app.forms.get(item["form"]) if app else None
         item["form_label"] = form.form.label.text(language) if form else item["form"]
         item["title"], item["facts"] = summaries.get(

@@ -110,6 +110,21 @@ def test_renaming_a_field_keeps_its_data(scenario: Scenario) -> None:
     assert scenario.rows()[0]["company_name"] == "A very long company name"
 
 
+def test_a_field_renamed_before_keeps_its_renamed_from_while_its_old_key_is_reused_and_renamed(
+    scenario: Scenario,
+) -> None:
+    renamed = LEAD_V1.replace("{key: code, type: text}", "{key: ref, renamed_from: code, type: text}")
+    scenario.publish(renamed)
+    scenario.publish(renamed + "  - {key: code, type: text}\n")
+    with scenario.engine.begin() as conn:
+        conn.execute(text("UPDATE t__lead SET code = 'new'"))
+    again = renamed + "  - {key: tag, renamed_from: code, type: text}\n"
+    plan = make_plan(scenario.engine, load_pack(scenario.pack(again)))
+    assert [s.words for s in plan.steps] == ["rename column code to tag: the data stays"]
+    scenario.publish(again)
+    assert [(r["ref"], r["tag"]) for r in scenario.rows()] == [("X", "new"), ("X", "new")]
+
+
 def test_removing_a_field_retires_it_and_adding_it_back_restores_it(scenario: Scenario) -> None:
     without = LEAD_V1.replace("  - {key: notes, type: long_text}\n", "")
     scenario.publish(without)
