@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +16,17 @@ from sqlalchemy.exc import OperationalError
 
 from builder import identity_commands, publish_commands, worker_command
 from builder.designer.extension import designer_extension
+from builder.scenarios import command as scenario_command
+from builder.scenarios.model import scenario_schema
+from runtime.api.https import HTTPS_ONLY_ENV, https_only
+from runtime.api.limits import MAX_BODY_ENV, MAX_UPLOAD_ENV, parse_size
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
 from runtime.model import App, Form
 from runtime.web.assets import missing_vendor_files
+
+FORWARDED_ENV = "FORMLOOM_FORWARDED_ALLOW_IPS"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,9 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "kind",
         nargs="?",
-        choices=["app", "form"],
+        choices=["app", "form", "scenario"],
         default="app",
-        help="app: a whole pack in one file or app.yaml; form: a forms/*.yaml file",
+        help="app: a whole pack in one file or app.yaml; form: a forms/*.yaml file; "
+        "scenario: a tests/*.yaml file",
     )
     schema.set_defaults(run=_schema)
 
@@ -74,10 +82,38 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
     serve.add_argument("--worker", action="store_true", help="also run a worker (timers, e-mails)")
     serve.add_argument("--backups", default="backups", help="folder for the backups of web publishes")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get(FORWARDED_ENV) or None,
+        metavar="IPS",
+        help="proxies whose X-Forwarded-For/-Proto are believed: comma-separated addresses or networks "
+        f"(default: ${FORWARDED_ENV}, else none: the peer's address is the client's)",
+    )
+    serve.add_argument(
+        "--https-only",
+        action="store_true",
+        default=https_only(),
+        help=f"the app is reached over https only: Secure cookies, and HSTS (also ${HTTPS_ONLY_ENV}=1)",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=parse_size,
+        default=os.environ.get(MAX_BODY_ENV) or None,
+        metavar="SIZE",
+        help=f"largest request body other than an upload, such as 2M (default: ${MAX_BODY_ENV}, else 2 MiB)",
+    )
+    serve.add_argument(
+        "--max-upload",
+        type=parse_size,
+        default=os.environ.get(MAX_UPLOAD_ENV) or None,
+        metavar="SIZE",
+        help=f"largest uploaded file, such as 50M (default: ${MAX_UPLOAD_ENV}, else 50 MiB)",
+    )
     serve.set_defaults(run=_serve)
     worker_command.add_command(commands, db_option, publish_commands.CommandError)
     publish_commands.add_commands(commands)
     identity_commands.add_commands(commands)
+    scenario_command.add_command(commands, publish_commands.CommandError)
     return parser
 
 
@@ -104,7 +140,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def definition_schema(kind: str) -> dict[str, object]:
-    """The JSON Schema of an app file (`app`) or a form file (`form`)."""
+    """The JSON Schema of an app file (`app`), a form file (`form`) or a scenario file (`scenario`)."""
+    if kind == "scenario":
+        return scenario_schema()
     model = App if kind == "app" else Form
     schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -125,6 +163,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     paths = " ".join(args.paths)
     db = f" --db {safe_url(args)}" if args.db else ""
+    if args.https_only:
+        os.environ[HTTPS_ONLY_ENV] = "1"  # read where the API is built, also after each publish
+    for value, name in ((args.max_body, MAX_BODY_ENV), (args.max_upload, MAX_UPLOAD_ENV)):
+        if value is not None:
+            os.environ[name] = str(value)  # read where the API and the file store are built
 
     def hint(app: App) -> str:
         return f"  formloom plan {paths}{db}\n  formloom publish {paths}{db}"
@@ -169,9 +212,30 @@ def _serve(args: argparse.Namespace) -> int:
     if args.worker:
         worker_command.start_in_thread(runtime)
         print("  a worker runs timers, schedules, webhooks and e-mails in this process")
+    if args.forwarded_allow_ips:
+        print(f"  client addresses and https are taken from X-Forwarded-* sent by {args.forwarded_allow_ips}")
+    if args.https_only:
+        print("  https only: cookies are Secure and answers carry Strict-Transport-Security")
     sys.stdout.flush()
-    uvicorn.run(runtime.api, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(runtime.api, **server_options(args))
     return 0
+
+
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What `serve` hands uvicorn: forwarded headers are believed only from the proxies given.
+
+    uvicorn's own default believes X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS);
+    a server behind no proxy, or whose proxy is not named, must not take a client's word
+    for its address (sign-in throttling counts by it) or its scheme.
+    """
+    allowed = [a.strip() for a in (args.forwarded_allow_ips or "").split(",") if a.strip()]
+    return {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "proxy_headers": bool(allowed),
+        "forwarded_allow_ips": allowed,
+    }
 
 
 def author() -> str:

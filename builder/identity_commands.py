@@ -13,6 +13,7 @@ from runtime.identity.directory import (
     create_department,
     create_user,
     remove_role,
+    set_active,
     set_manager,
     set_password,
 )
@@ -24,7 +25,9 @@ def add_commands(commands: Any) -> None:
     """Register the directory commands on the `formloom` parser."""
     from builder.cli import db_option
 
-    user = commands.add_parser("user", help="create users, give and take roles, set passwords")
+    user = commands.add_parser(
+        "user", help="create users, give and take roles, set passwords, deactivate (each ends their sessions)"
+    )
     user_commands = user.add_subparsers(dest="action", required=True)
     create = user_commands.add_parser("create", help="create a user")
     create.add_argument("name")
@@ -47,6 +50,14 @@ def add_commands(commands: Any) -> None:
     password.add_argument("--password", required=True)
     db_option(password)
     password.set_defaults(run=_user_password)
+    for verb, text in (
+        ("deactivate", "deactivate a user: their sessions end and their API tokens are revoked"),
+        ("activate", "let a deactivated user sign in again"),
+    ):
+        switch = user_commands.add_parser(verb, help=text)
+        switch.add_argument("name")
+        db_option(switch)
+        switch.set_defaults(run=_user_active, active=verb == "activate")
 
     token = commands.add_parser("token", help="create or revoke API tokens")
     token_commands = token.add_subparsers(dest="action", required=True)
@@ -111,15 +122,25 @@ def _user_create(args: argparse.Namespace) -> int:
 def _user_role(args: argparse.Namespace) -> int:
     change = remove_role if args.remove else add_role
     _directory(args, lambda conn: change(conn, args.name, args.role))
-    print(
-        f"{'took' if args.remove else 'gave'} role {args.role} {'from' if args.remove else 'to'} {args.name}"
-    )
+    if args.remove:
+        print(f"took role {args.role} from {args.name}; their sessions have ended")
+    else:
+        print(f"gave role {args.role} to {args.name}")
     return 0
 
 
 def _user_password(args: argparse.Namespace) -> int:
     _directory(args, lambda conn: set_password(conn, args.name, args.password))
-    print(f"password of {args.name} changed")
+    print(f"password of {args.name} changed; their sessions have ended")
+    return 0
+
+
+def _user_active(args: argparse.Namespace) -> int:
+    _directory(args, lambda conn: set_active(conn, args.name, args.active))
+    if args.active:
+        print(f"{args.name} is active again (earlier API tokens stay revoked)")
+    else:
+        print(f"{args.name} is deactivated; their sessions have ended and their API tokens are revoked")
     return 0
 
 

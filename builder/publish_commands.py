@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy import Engine
+
 from builder.publishing.export import export_published
 from builder.publishing.publish import PublishRefused, make_plan, publish
 from builder.publishing.purge import find_retired, purge
@@ -62,17 +64,27 @@ def add_commands(commands: Any) -> None:
 def _plan(args: argparse.Namespace) -> int:
     engine = make_engine(args.db)
     refused = 0
-    for app in load_packs(args.paths):
-        plan = make_plan(engine, app, coerce=args.coerce)
-        print(plan.render(engine.dialect.name))
-        refused += len(plan.refusals)
+    try:
+        for app in load_packs(args.paths):
+            plan = make_plan(engine, app, coerce=args.coerce)
+            print(plan.render(engine.dialect.name))
+            refused += len(plan.refusals)
+    finally:
+        engine.dispose()  # close the connections now, not when the interpreter collects them
     return 1 if refused else 0
 
 
 def _publish(args: argparse.Namespace) -> int:
+    engine = make_engine(args.db)
+    try:
+        return _publish_apps(args, engine)
+    finally:
+        engine.dispose()
+
+
+def _publish_apps(args: argparse.Namespace, engine: Engine) -> int:
     from builder.cli import author
 
-    engine = make_engine(args.db)
     for app in load_packs(args.paths):
         try:
             outcome = publish(

@@ -15,11 +15,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SAWarning
 
-from runtime.db import make_engine, write
-from runtime.live import Extension, LiveApi
+from runtime.api.limits import max_upload
+from runtime.db import make_engine, set_clock, write
+from runtime.live import Extension, LiveApi, served
 from runtime.loading.loader import load_packs
 from runtime.model import App
-from runtime.records.compiled import CompiledApp, compile_app
+from runtime.records.compiled import CompiledApp
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
 from runtime.records.store import Clock
@@ -66,9 +67,9 @@ def create_tables(conn: Connection, app: App) -> None:
     tables.metadata.create_all(conn, tables=own, checkfirst=True)
 
 
-def compile_apps(apps: list[App], dialect: str, clock: Clock) -> list[CompiledApp]:
-    """Tables and compiled forms of each app."""
-    return [compile_app(app, build_tables(app), dialect, clock) for app in apps]
+def compile_apps(apps: list[App], engine: Engine, clock: Clock) -> list[CompiledApp]:
+    """Tables and compiled forms of each app, served from `engine`."""
+    return [served(app, engine, clock) for app in apps]
 
 
 def ensure_published(engine: Engine, apps: list[App], command_hint: Callable[[App], str]) -> None:
@@ -99,8 +100,9 @@ def start(
     """Load packs, check (or make) their publication, and build the API."""
     apps = load_packs(paths)
     engine = make_engine(db_url)
+    set_clock(engine, clock)  # the history's times follow the runtime's clock
     hint = command_hint or (lambda app: "  formloom plan PATH --db URL\n  formloom publish PATH --db URL")
     ensure_published(engine, apps, hint)
-    store = FileStore(files_dir)
-    live = LiveApi(engine, compile_apps(apps, engine.dialect.name, clock), store, clock, extensions)
+    store = FileStore(files_dir, max_upload())  # FORMLOOM_MAX_UPLOAD, serve --max-upload
+    live = LiveApi(engine, compile_apps(apps, engine, clock), store, clock, extensions)
     return Runtime(engine, live, store)

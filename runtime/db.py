@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -13,6 +15,18 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "sqlite:///formloom.db"
 _OPEN_WRITE: ContextVar[Connection | None] = ContextVar("formloom_open_write", default=None)
+_CLOCKS: weakref.WeakKeyDictionary[Engine, Callable[[], dt.datetime]] = weakref.WeakKeyDictionary()
+
+
+def set_clock(engine: Engine, clock: Callable[[], dt.datetime]) -> None:
+    """The clock the runtime serving `engine` keeps time by (tests and scenarios move it)."""
+    _CLOCKS[engine] = clock
+
+
+def now_of(conn: Connection) -> dt.datetime:
+    """The current time of the runtime whose database `conn` belongs to (UTC)."""
+    clock = _CLOCKS.get(conn.engine)
+    return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -18,15 +18,19 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from runtime.api.app import create_api
+from runtime.model import App
 from runtime.process.engine import engine_for
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
 from runtime.records.store import Clock
-from runtime.schema import published
+from runtime.schema import calendar, published
 from runtime.schema.tables import build_tables
 
 CHECK_EVERY = 1.0  # seconds
+# The execution option that marks the statements of the publish check, so that whoever
+# counts a request's statements (tests, tracing) can tell them from the request's own.
+LIVE_CHECK = "formloom_live_check"
 # Adds routes to each API the server builds (the designer, from `builder`, uses this).
 Extension = Callable[[FastAPI, RecordsService], None]
 
@@ -63,13 +67,14 @@ class LiveApi:
         with self.lock:
             self.checked_at = time.monotonic()
             with self.engine.connect() as conn:
+                conn.execution_options(**{LIVE_CHECK: True})
                 current = published.current_hashes(conn)
                 wanted = {key: current.get(key) for key in self.hashes}
                 if wanted == self.hashes:
                     return False
                 versions = [published.latest(conn, key) for key in self.hashes]
             apps = [v.model() for v in versions if v is not None]
-            compiled = [compile_app(a, build_tables(a), self.engine.dialect.name, self.clock) for a in apps]
+            compiled = [served(a, self.engine, self.clock) for a in apps]
             service = RecordsService(self.engine, compiled, self.clock)
             engine_for(service)
             self.api, self.service = self._build(service), service
@@ -85,3 +90,10 @@ class LiveApi:
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI spec of the current API."""
         return self.api.openapi()
+
+
+def served(app: App, engine: Engine, clock: Clock) -> CompiledApp:
+    """One app compiled for `engine` (its working-day rows are made there when first needed)."""
+    compiled = compile_app(app, build_tables(app), engine.dialect.name, clock)
+    calendar.register(compiled.tables.metadata, engine, app)
+    return compiled

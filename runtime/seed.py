@@ -95,6 +95,9 @@ def _resolve(service: RecordsService, value: Any, refs: dict[str, int], path: Pa
         if set(value) == {"user"}:
             with service.engine.connect() as conn:
                 return user_id_of(conn, str(value["user"]))
+        if set(value) == {"department"}:
+            with service.engine.connect() as conn:
+                return department_id_of(conn, str(value["department"]))
         return {k: _resolve(service, v, refs, path) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve(service, v, refs, path) for v in value]

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from runtime.model import App, Field, Form, Labels, ListView, Option, Section
+from runtime.model import App, Field, Form, Labels, ListView, MakeAction, Option, RelatedList, Section
+from runtime.model.calendar import Calendar
 from runtime.model.dashboard import AGGREGATES, BUCKETS, CHARTS, Dashboard, Dimension, Measure, Stage, Widget
 from runtime.model.fields import FIELD_TYPES
 from runtime.model.process import (
@@ -110,7 +111,9 @@ def keys_of(models: list[type[BaseModel]]) -> list[tuple[str, str]]:
 
 def model_keys() -> list[tuple[str, str]]:
     """(model name, key) for every key the definition models accept, aliases used when set."""
-    return keys_of([App, Form, Section, ListView, Labels, Option, *field_models()])
+    return keys_of(
+        [App, Calendar, Form, Section, RelatedList, MakeAction, ListView, Labels, Option, *field_models()]
+    )
 
 
 def approval_modes() -> list[str]:

@@ -70,6 +70,9 @@ from runtime.expressions.syntax import ExpressionError, Literal, Unary
 from runtime.expressions.to_python import to_python
 from runtime.expressions.to_sql import SqlScope, to_sql
 from runtime.expressions.types import BOOLEAN, DATE, DATETIME, DECIMAL, INTEGER, REF, TEXT, Scope, Type
+from runtime.model.calendar import Calendar
+from runtime.schema.calendar import ensure_calendar
+from runtime.schema.system import calendars, system_metadata, workdays
 from runtime.schema.types import ExactDecimal, UTCDateTime, json_type
 from tests.conftest import PG_URL, require_postgres
 from tests.support import admin_token
@@ -78,6 +81,10 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "expressions.md"
 ARROW = "  →  "
 HEADING = re.compile(r"^### `([A-Z_]+)`$")
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
+# The working calendar of the examples (docs/expressions.md, WORKDAYS_BETWEEN): National Day
+# 2026 off, its make-up Saturday worked.
+CALENDAR = Calendar(holidays=[dt.date(2026, 10, d) for d in range(1, 8)], workdays=[dt.date(2026, 10, 10)])
+CALENDAR_APP = "docs"
 TOLERANCE = 1e-9
 
 
@@ -340,7 +347,7 @@ def test_function_headings_name_functions() -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
 def test_example_in_python(example: Example) -> None:
     expected = _expected(example)
-    got = to_python(_checked(example), lambda: NOW, dt.UTC)(RECORD)
+    got = to_python(_checked(example), lambda: NOW, dt.UTC, CALENDAR)(RECORD)
     if expected is None or isinstance(expected, bool):
         assert got is expected, f"{example}: got {got!r}"
     elif isinstance(expected, int | Decimal):
@@ -378,7 +385,9 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
         engine = make_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
     try:
         metadata.create_all(engine)
+        system_metadata.create_all(engine, tables=[workdays, calendars])
         with engine.begin() as conn:
+            ensure_calendar(conn, CALENDAR_APP, CALENDAR)
             conn.execute(insert(account), [ACCOUNT_ROW])
             conn.execute(insert(settings), [SETTINGS_ROW])
             conn.execute(insert(lead), [LEAD_ROW])
@@ -392,6 +401,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
             singles={"scoring_settings": settings},
             now=NOW,
             zone=dt.UTC,
+            app=CALENDAR_APP,
         )
         yield Database(engine, lead, scope)
     finally:

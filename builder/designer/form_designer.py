@@ -18,9 +18,11 @@ from starlette.datastructures import FormData
 from builder.designer.keys import key_from_label
 from builder.designer.pages import Designer, json_answer, require_token
 from builder.designer.workspace import NoSuchDefinition, StaleDraft
-from runtime.expressions.types import BOOLEAN, field_type, scope_for
+from runtime.expressions.types import BOOLEAN, field_type, filter_scope, scope_for
 from runtime.identity.actor import Actor
+from runtime.loading.checks import check_app
 from runtime.loading.expression_checks import expression_problem
+from runtime.loading.source import FormSource, SourceFile
 from runtime.model import App, Form
 from runtime.model.fields import FIELD_TYPES
 from runtime.records.compiled import compile_app
@@ -121,6 +123,7 @@ def form_designer_router(designer: Designer) -> APIRouter:
         language = language_of(actor.language)
         try:
             app, form = _draft(designer, app_key, body.get("form") if isinstance(body, dict) else None)
+            _check_draft(app, form)
             compiled = compile_app(
                 app, build_tables(app), designer.service.engine.dialect.name, designer.service.clock
             )
@@ -134,7 +137,13 @@ def form_designer_router(designer: Designer) -> APIRouter:
             )
         except (ValidationError, ValueError, KeyError) as error:
             return designer.render(
-                request, actor, "designer_preview.html", fragment=True, view=None, error=_short(error)
+                request,
+                actor,
+                "designer_preview.html",
+                status=422,  # the designer shows the notice all the same
+                fragment=True,
+                view=None,
+                error=_short(error),
             )
         return designer.render(
             request,
@@ -158,13 +167,20 @@ def form_designer_router(designer: Designer) -> APIRouter:
         spec = form.field(str(body.get("field") or ""))
         kind = str(body.get("kind") or "formula")
         wanted = BOOLEAN if kind in CONDITIONS or spec is None or spec.type == "table" else field_type(spec)
+        scope = scope_for(app, form)
+        if kind == "filter":  # a link's filter: on the linked form, with record. (and parent.)
+            target = app.form(str(getattr(spec, "to", "")))
+            if target is None:
+                return json_answer({"ok": False, "message": "choose the form the link points at first"})
+            holder = next((f for f in app.forms if any(t.form == form.form for t in f.table_fields())), None)
+            scope, wanted = filter_scope(app, target, form, holder if form.child else None), BOOLEAN
         text = body["text"]
         shift = 0
         if kind == "default":
             stripped = text.lstrip()
             shift = len(text) - len(stripped) + 1
             text = stripped[1:]
-        found = expression_problem(text, scope_for(app, form), wanted)
+        found = expression_problem(text, scope, wanted)
         if found is None:
             return json_answer({"ok": True, "message": ""})
         message, offset = found
@@ -207,6 +223,16 @@ def _draft(designer: Designer, app_key: str, data: Any) -> tuple[App, Form]:
     if form.form not in {f.form for f in served.app.forms}:
         forms.append(form)
     return served.app.model_copy(update={"forms": forms}), form
+
+
+def _check_draft(app: App, form: Form) -> None:
+    """Raise ValueError with the first problem the loader's cross-checks find in the draft form
+    (an unknown field in its layout or expressions, a link to no form), which compiling it
+    assumes away; the served forms were checked when they were loaded."""
+    at = FormSource(SourceFile(f"forms/{form.form}.yaml"), ())
+    problems = check_app(app, {f.form: at for f in app.forms}, {f.form for f in app.forms})
+    if problems:
+        raise ValueError(problems[0].message)
 
 
 def _short(error: Exception) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from runtime.records.values import Converter, ValueProblem
 
 TEXT_TYPES = {"text", "long_text", "email", "phone", "url", "select", "auto_number"}
-REFERENCE_TYPES = {"link", "user", "attachment"}
+REFERENCE_TYPES = {"link", "user", "department", "attachment"}
 BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 

@@ -61,18 +61,21 @@ def truncate(name: str, key: str, length: int, backup: Backup) -> DataAction:
     return run
 
 
-def clear_options(name: str, key: str, kind: str, removed: set[str], backup: Backup) -> DataAction:
-    """Back up, then take removed options out of the rows that use them."""
+def clear_options(
+    name: str, key: str, kind: str, removed: set[str], backup: Backup, instead: Any = None
+) -> DataAction:
+    """Back up, then take removed options out of the rows that use them; a row left without
+    an option gets `instead` (a required field's default)."""
 
     def run(conn: Connection) -> None:
         table = current(conn, name)
         rows = list(conn.execute(select(table.c.id, table.c[key]).where(table.c[key].is_not(None))))
         if kind == "select":
             hit = [(i, v) for i, v in rows if v in removed]
-            changed: list[tuple[Any, Any]] = [(i, None) for i, _ in hit]
+            changed: list[tuple[Any, Any]] = [(i, instead) for i, _ in hit]
         else:
             hit = [(i, v) for i, v in rows if set(v) & removed]
-            changed = [(i, [o for o in v if o not in removed] or None) for i, v in hit]
+            changed = [(i, [o for o in v if o not in removed] or instead) for i, v in hit]
         backup.write(name, key, hit, f"options {sorted(removed)} removed")
         _update_by_id(conn, table, key, changed)
 

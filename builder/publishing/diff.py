@@ -51,28 +51,43 @@ class Planner:
         self.backup = backup
         self.tables: AppTables = build_tables(new)
         self.steps: list[Step] = []
+        self.links: list[Step] = []  # the foreign keys of links, added once every table exists
         self.recompute: dict[str, set[str]] = {}
 
     def plan(self) -> list[Step]:
-        """Every step, in the order it runs."""
-        for form in self._in_link_order():
+        """Every step, in the order it runs: the tables (created, renamed, changed) in the order
+        of the definition, then the foreign keys of links, then formulas.
+
+        Forms may link to each other, to themselves or in a ring, so no order of the tables
+        lets each one be created after the tables it links to. A link's foreign key is
+        therefore never part of a table step: it is added after every table exists.
+        """
+        for form in self.new.top_forms():
             self._form(form)
+        self.steps.extend(self.links)
         self._retired_forms()
         self._recompute_steps()
         return self.steps
 
     # -- forms and tables ----------------------------------------------------------
 
-    def _in_link_order(self) -> list[Form]:
-        """Top forms with every form after the forms its links point at (new tables need their targets)."""
-        order = {table.name: index for index, table in enumerate(self.tables.metadata.sorted_tables)}
-        forms = self.new.top_forms()
-        return sorted(forms, key=lambda f: order.get(self.tables.of(f.form).table.name, len(order)))
-
     def _old_form(self, form: Form) -> Form | None:
+        """The published form this one continues: the one it is renamed from in this publish,
+        else the one of its key (a form renamed before keeps its `renamed_from`)."""
         if self.old is None:
             return None
-        return self.old.form(form.form) or (self.old.form(form.renamed_from) if form.renamed_from else None)
+        same = self.old.form(form.form)
+        if form.renamed_from and form.renamed_from != form.form:
+            fresh = same is None or same.renamed_from != form.renamed_from
+            source = self.old.form(form.renamed_from)
+            if source is not None and fresh and not self._kept(source.form):
+                return source
+        return same
+
+    def _kept(self, form_key: str) -> bool:
+        """True when a form of the new definition has this key and is not renamed from another."""
+        kept = self.new.form(form_key)
+        return kept is not None and kept.renamed_from in (None, form_key) and not kept.child
 
     def _form(self, form: Form) -> None:
         target = self.tables.of(form.form)
@@ -81,6 +96,20 @@ class Planner:
         live_name = name
         if old_form is not None and old_form.form != form.form:
             old_name = table_name(self.new, old_form)
+            if self.live.has(old_name) and self.live.has(name):
+                if any(
+                    (taken := self._old_form(other)) is not None and taken.form == form.form
+                    for other in self.new.top_forms()
+                    if other is not form
+                ):
+                    self.steps.append(
+                        Step(name, f"rename table {old_name} to {name}").refuse(
+                            f"the table {name} is renamed too in this publish: forms that take each "
+                            "other's names are renamed one publish at a time"
+                        )
+                    )
+                    return
+                self._move_table_aside(name)  # a retired form's table, or a removed one's, holds the name
             if self.live.has(old_name) and not self.live.has(name):
                 live_name = old_name
                 self.steps.append(
@@ -107,6 +136,8 @@ class Planner:
         old_key = old_field.key if isinstance(old_field, TableField) else field.key
         live_name = f"{parent_live}__{old_key}"
         name = target.name
+        if live_name != name and self.live.has(live_name) and self.live.has(name):
+            self._move_table_aside(name)  # a retired table field's rows hold the name
         if live_name != name and self.live.has(live_name) and not self.live.has(name):
             self.steps.append(
                 Step(name, f"rename child table {live_name} to {name}: the rows stay").ddl(
@@ -121,8 +152,51 @@ class Planner:
         old_child = self.old.form(old_field.form) if self.old and isinstance(old_field, TableField) else None
         self._columns(target, live_name, old_child, child_form, CHILD_SYSTEM)
 
+    def _move_table_aside(self, name: str) -> None:
+        """Rename a table that keeps no form (or table field), and its child tables, to a free
+        `<app>___retired_<form>[__<field>]`, with their rows, so that a renamed one can take the name."""
+        prefix = f"{self.new.app}__"
+        aside = _free(f"{prefix}_retired_{name[len(prefix) :]}", self.live.names)
+        children = sorted(n for n in self.live.names if n.startswith(f"{name}__"))
+        rows = self.live.rows(name)
+        step = Step(
+            name,
+            f"move the table {name} aside to {aside}: its {rows} row(s) are kept there, hidden; "
+            "`formloom purge` drops it after a backup",
+        )
+        for old, new in [(name, aside), *((c, aside + c[len(name) :]) for c in children)]:
+            step.ddl(ddl.rename_table(old, new))
+            self.live.renamed(old, new)
+        for new in [aside, *(aside + c[len(name) :] for c in children)]:
+            step.ddl(ddl.follow_names(new))
+        self.steps.append(step)
+
     def _create(self, table: Table, words: str) -> None:
+        """CREATE TABLE without the foreign keys of its links, which follow as their own steps.
+
+        SQLite cannot add a constraint to a table (ALTER TABLE … ADD CONSTRAINT does not
+        exist there); it declares them in CREATE TABLE instead, which it allows before the
+        table they point at exists, and checks every key before the publish commits.
+        """
         self.steps.append(Step(table.name, words).ddl(ddl.create_table(table)))
+        if not self.conn.dialect.supports_alter:
+            return
+        for column in table.columns:
+            wanted = next(iter(column.foreign_keys), None)
+            if wanted is not None and wanted.constraint is not None and wanted.constraint.use_alter:
+                self._add_link_key(table, column)
+
+    def _add_link_key(self, table: Table, column: Column[Any]) -> None:
+        """A step, after every table step, that adds the foreign key of a link column."""
+        wanted = next(iter(column.foreign_keys))
+        target, ondelete = wanted.column.table.name, wanted.ondelete
+        behaviour = (ondelete or "no action").lower()
+        self.links.append(
+            Step(
+                table.name,
+                f"add foreign key on {column.name}: it references {target}, on delete {behaviour}",
+            ).ddl(ddl.create_foreign_key(table.name, column.name, target, ondelete))
+        )
 
     def _retired_forms(self) -> None:
         if self.old is None:
@@ -147,19 +221,12 @@ class Planner:
     ) -> None:
         live = self.live.table(live_name)
         name = target.name
-        renaming = {
-            spec.key: str(spec.renamed_from)
-            for spec in form.stored_fields()
-            if spec.renamed_from and spec.renamed_from in live.columns and spec.key not in live.columns
-        }  # fields this publish renames a column to (a field renamed before keeps its renamed_from)
+        renaming = self._renames(live, old_form, form)  # new key -> the column it takes
         renamed = set(renaming.values())  # columns this publish renames away
-        for spec in form.stored_fields():  # renames first: a new field may take a freed key
-            if spec.key in renaming:
-                self.steps.append(
-                    Step(name, f"rename column {renaming[spec.key]} to {spec.key}: the data stays").ddl(
-                        ddl.alter_column(name, renaming[spec.key], new_column_name=spec.key)
-                    )
-                )
+        in_the_way = [key for key in renaming if key in live.columns and key not in renamed]
+        for key in in_the_way:  # a column that keeps no field holds a key another column takes
+            self._move_aside(name, live, old_form, key, renaming[key])
+        self._rename_columns(name, live, renaming, set(in_the_way))  # a new field may take a freed key
         for spec in form.stored_fields():
             key = spec.key
             source = key
@@ -180,6 +247,89 @@ class Planner:
             self._compare(target, live_name, live, source, old_spec, spec)
         self._retire_columns(target, live, old_form, renamed, system)
         self._derived(target, live, form)
+        named = {c for i in [*live.indexes, *live.uniques] for c in i.get("column_names") or []}
+        named |= {c for f in live.foreign_keys for c in f.get("constrained_columns") or []}
+        if live_name != name or named & set(renaming.values()):
+            self._follow_names(name)
+
+    def _renames(self, live: LiveTable, old_form: Form | None, form: Form) -> dict[str, str]:
+        """Fields this publish renames a column to: `renamed_from` names a live column, and
+        either the key is free, or the column belongs to a published field whose values move
+        (the key's own column then moves aside or along). A field renamed before keeps its
+        `renamed_from`; that names no move."""
+        renaming: dict[str, str] = {}
+        for spec in form.stored_fields():
+            source = spec.renamed_from
+            if not source or source == spec.key or source not in live.columns:
+                continue
+            if source in renaming.values():
+                continue  # two fields renamed from one column: the first takes it
+            before = old_form.field(spec.key) if old_form is not None else None
+            current = old_form is not None and old_form.field(source) is not None
+            fresh = before is None or before.renamed_from != source
+            if spec.key not in live.columns or (current and fresh):
+                renaming[spec.key] = str(source)
+        return renaming
+
+    def _move_aside(self, name: str, live: LiveTable, old_form: Form | None, key: str, source: str) -> None:
+        """Rename the column holding `key` to a free `_retired_<key>`, with its values, so that
+        `source` can take the key; a hidden column keeps no index or constraint."""
+        aside = _free(f"_retired_{key}", live.columns)
+        retired = old_form is None or old_form.field(key) is None
+        was = "retired column" if retired else "column of removed field"
+        held = self._values_held(live.name, key)
+        step = Step(
+            name,
+            f"move the {was} {key} aside to {aside}: its data ({held} row(s) with a value) is kept "
+            f"there, hidden; `formloom purge` drops it after a backup. {source} takes the key {key}",
+        )
+        if live.unique_names(key):
+            step.ddl(data.drop_unique_ddl(name, live, key))
+        plain = [n for n in live.index_names(key) if n not in live.unique_names(key)]
+        if plain:
+            step.ddl(ddl.drop_indexes(name, plain))
+        foreign = live.foreign_key(key)
+        if foreign is not None and foreign.get("name"):
+            step.ddl(ddl.drop_constraint(name, foreign["name"], "foreignkey"))
+        nullable = {} if live.columns[key].get("nullable", True) else {"nullable": True}
+        step.ddl(ddl.alter_column(name, key, new_column_name=aside, **nullable))
+        self.steps.append(step)
+
+    def _rename_columns(self, name: str, live: LiveTable, renaming: dict[str, str], aside: set[str]) -> None:
+        """RENAME COLUMN for each rename, each after the one that frees its key; a cycle (two
+        columns swapping keys) goes through a temporary name."""
+        pending = dict(renaming)
+        taken = set(live.columns) - aside
+        while pending:
+            ready = [key for key in pending if key not in taken]
+            if not ready:  # every key is held by a column that moves too: a cycle
+                key = next(iter(pending))
+                source, temporary = pending[key], _free(f"_renaming_{pending[key]}", taken)
+                self.steps.append(
+                    Step(name, f"rename column {source} to {temporary} for a moment: columns swap keys").ddl(
+                        ddl.alter_column(name, source, new_column_name=temporary)
+                    )
+                )
+                taken = (taken - {source}) | {temporary}
+                pending[key] = temporary
+                continue
+            for key in ready:
+                source = pending.pop(key)
+                self.steps.append(
+                    Step(name, f"rename column {source} to {key}: the data stays").ddl(
+                        ddl.alter_column(name, source, new_column_name=key)
+                    )
+                )
+                taken = (taken - {source}) | {key}
+
+    def _follow_names(self, name: str) -> None:
+        """Indexes and constraints are named after their table and column; after a rename they
+        follow, so that the old names are free for a table or field that takes them again."""
+        self.steps.append(
+            Step(name, f"rename the indexes and constraints of {name} after its table and columns").ddl(
+                ddl.follow_names(name)
+            )
+        )
 
     def _previous(self, form_key: str, field_key: str) -> Any:
         for app in self._older():
@@ -273,10 +423,12 @@ class Planner:
         required = not column.nullable
         default = _literal_default(spec)
         if required and rows and default is None and spec.formula is None:
-            step.refused = (
+            step.refuse(
                 f"field {spec.key} is required but {rows} existing row(s) have no value; "
                 "give it a default, or publish it optional first and fill it in"
             )
+        elif required and rows > 1 and default is not None and column.unique:
+            step.refuse(_repeated_default(spec.key, rows))
         elif required and rows and default is not None:
             step.words += f", filled with its default in {rows} row(s)"
             step.data(
@@ -342,7 +494,11 @@ class Planner:
             return
         if present is not None and present.get("name"):
             step.ddl(ddl.drop_constraint(name, present["name"], "foreignkey"))
-        if wanted is not None:
+        if wanted is None:
+            return
+        if wanted.constraint is not None and wanted.constraint.use_alter:
+            self._add_link_key(target, column)  # its target may be created or renamed later in the plan
+        else:
             target_table, ondelete = wanted.column.table.name, wanted.ondelete
             step.ddl(ddl.create_foreign_key(name, key, target_table, ondelete))
 
@@ -371,28 +527,68 @@ class Planner:
     def _retype(
         self, step: Step, live_name: str, source: str, old: Any, new: Any, column: Column[Any]
     ) -> None:
+        """Convert every value with the new field's own input rules, through a new column; the
+        converted values must also meet the new field's `required` and `unique`."""
         step.words = f"change the type of {new.key} from {_describe(old)} to {_describe(new)}"
         if not convertible_kinds(old.type, new.type):
-            step.refused = f"a {old.type} field cannot become a {new.type} field"
+            step.refuse(f"a {old.type} field cannot become a {new.type} field")
             return
         exact = SQLITE_EXACT_DIGITS if self.conn.dialect.name == "sqlite" else None
         converter = converter_for(self.new, new, exact)
-        failed = [
-            (record_id, reason)
-            for record_id, value in self.live.values(live_name, source)
-            if not (result := convert(value, new.type, converter))[0]
-            for reason in [result[1]]
-        ]
+        converted: list[tuple[Any, Any]] = []
+        failed: list[tuple[Any, str]] = []
+        for record_id, value in self.live.values(live_name, source):
+            ok, result = convert(value, new.type, converter)
+            (converted if ok else failed).append((record_id, result))
+        required, default = not column.nullable, _literal_default(new)
         if failed:
-            step.risk = (
-                f"{len(failed)} row(s) hold values that do not convert "
-                f"({examples([i for i, _ in failed[:5]], len(failed))}): {failed[0][1]}"
-            )
-            step.refused = "the type change would lose those values"
-            step.coercible = True
+            ids = examples([i for i, _ in failed[:5]], len(failed))
+            step.warn(f"{len(failed)} row(s) hold values that do not convert ({ids}): {failed[0][1]}")
+            if required and default is None:
+                step.refuse(
+                    f"the type change would lose those values, and {new.key} is required "
+                    "without a default to put in their place"
+                )
+            else:
+                step.refuse("the type change would lose those values", coercible=True)
+        empty = 0
+        if required:
+            empty, empty_ids = self.live.where(live_name, lambda t: t.c[source].is_(None))
+            if empty and default is None:
+                step.warn(f"{empty} row(s) have no value ({examples(empty_ids, empty)})")
+                step.refuse(
+                    f"{new.key} is required: give it a default for the {empty} row(s) without a value"
+                )
+        repeated: list[Any] = []
+        if column.unique:
+            held: set[Any] = set()
+            for record_id, value in converted:
+                if value in held:
+                    repeated.append(record_id)
+                held.add(value)
+            if repeated:
+                ids = examples(repeated[:5], len(repeated))
+                step.warn(
+                    f"{len(repeated)} row(s) would repeat a value an earlier row holds once converted ({ids})"
+                )
+                step.refuse("the field is unique, and converted values repeat", coercible=not required)
+            filled = empty + len(failed)
+            stored = _stored_default(self.new, new) if required and default is not None else None
+            if stored is not None and (filled > 1 or (filled and stored in held)):
+                step.refuse(_repeated_default(new.key, filled))
         step.actions.extend(
             data.retype_actions(step.table, new.key, column, new.type, converter, self.backup)
         )
+        if repeated:
+            step.data(
+                data.keep_first(step.table, new.key, self.backup),
+                "back up, then clear the converted value in every row but the first that holds it",
+            )
+        if required and default is not None and (empty or failed):
+            step.data(
+                data.fill(step.table, new.key, _stored_default(self.new, new)),
+                f"fill the rows left without a value with the default {default!r}",
+            )
         self._constraints(step, column.table, None, column)
 
     def _narrow(
@@ -404,11 +600,10 @@ class Planner:
         if old_len is not None and new_len < old_len:
             count, ids = self.live.where(live_name, lambda t: _length(self.conn, t.c[source]) > new_len)
             if count:
-                step.risk = (
+                step.warn(
                     f"{count} row(s) have values longer than {new_len} characters ({examples(ids, count)})"
                 )
-                step.refused = "narrowing max_length would cut those values"
-                step.coercible = True
+                step.refuse("narrowing max_length would cut those values", coercible=True)
                 step.data(
                     data.truncate(step.table, new.key, new_len, self.backup),
                     f"back up, then cut {count} value(s) to {new_len} characters",
@@ -429,12 +624,20 @@ class Planner:
             count, ids = len(hits), hits[:5]
         step.words += f": options {sorted(removed)} removed"
         if count:
-            step.risk = f"{count} row(s) still use the removed option(s) ({examples(ids, count)})"
-            step.refused = "removing options that rows use would lose those values"
-            step.coercible = True
+            step.warn(f"{count} row(s) still use the removed option(s) ({examples(ids, count)})")
+            default = _literal_default(new)
+            if new.required and default is None:  # a row left without an option breaks NOT NULL
+                step.refuse(
+                    "removing options that rows use would lose those values, and "
+                    f"{new.key} is required without a default to put in their place"
+                )
+                return
+            step.refuse("removing options that rows use would lose those values", coercible=True)
+            instead = _stored_default(self.new, new) if new.required else None
             step.data(
-                data.clear_options(step.table, new.key, new.type, removed, self.backup),
-                f"back up, then clear the removed options in {count} row(s)",
+                data.clear_options(step.table, new.key, new.type, removed, self.backup, instead),
+                f"back up, then clear the removed options in {count} row(s)"
+                + (f" (the default {default!r} where none is left)" if instead is not None else ""),
             )
 
     def _nullability(
@@ -448,11 +651,16 @@ class Planner:
             return
         default = _literal_default(new)
         if default is None:
-            step.risk = f"{count} row(s) have no value ({examples(ids, count)})"
-            step.refused = (
+            step.warn(f"{count} row(s) have no value ({examples(ids, count)})")
+            step.refuse(
                 f"{new.key} cannot become required while {count} row(s) have no value; give it a default"
             )
             return
+        if column.unique:
+            stored = _stored_default(self.new, new)
+            if count > 1 or self.live.where(live_name, lambda t: t.c[source] == stored)[0]:
+                step.refuse(_repeated_default(new.key, count))
+                return
         step.data(
             data.fill(step.table, new.key, _stored_default(self.new, new)),
             f"fill {count} empty row(s) with the default {default!r}",
@@ -464,9 +672,14 @@ class Planner:
         count, values = self.live.duplicates(live_name, source)
         step.words += ": now unique"
         if count:
-            step.risk = f"{count} value(s) are held by several rows (e.g. {', '.join(map(str, values))})"
-            step.refused = "adding unique needs every value to be held once"
-            step.coercible = True
+            step.warn(f"{count} value(s) are held by several rows (e.g. {', '.join(map(str, values))})")
+            if not column.nullable:  # clearing the repeats would leave a required field empty
+                step.refuse(
+                    f"adding unique needs every value to be held once, and {column.name} is required, "
+                    "so the repeats cannot be cleared"
+                )
+                return
+            step.refuse("adding unique needs every value to be held once", coercible=True)
             step.data(
                 data.keep_first(step.table, column.name, self.backup),
                 "back up, then clear the value in every row but the first that holds it",
@@ -491,6 +704,23 @@ class Planner:
                 self.steps.append(step.data(data.recompute(form, changed), f"UPDATE … SET {listed}"))
 
 
+def _free(base: str, taken: Iterable[str]) -> str:
+    """`base`, or `base_2`, `base_3`, … : the first name not taken."""
+    names = set(taken)
+    name, number = base, 1
+    while name in names:
+        number += 1
+        name = f"{base}_{number}"
+    return name
+
+
+def _repeated_default(key: str, rows: int) -> str:
+    return (
+        f"{key} is unique, so its default cannot fill {rows} row(s) that have no value; "
+        "publish it optional first and fill the rows in"
+    )
+
+
 def _retyped(old: Any, new: Any) -> bool:
     if old.type != new.type:
         return True
@@ -509,7 +739,7 @@ def _literal_default(spec: Any) -> Any:
     default = getattr(spec, "default", None)
     if isinstance(default, str) and default.lstrip().startswith("="):
         return None
-    return None if default == "current_user" else default
+    return None if default in ("current_user", "current_user_department") else default
 
 
 def _stored_default(app: App, spec: Any) -> Any:

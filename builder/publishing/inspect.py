@@ -54,6 +54,13 @@ class Live:
         """True when the table exists."""
         return name in self.names
 
+    def renamed(self, old: str, new: str) -> None:
+        """Follow a table renamed by an earlier step of the plan."""
+        self.names.discard(old)
+        self.names.add(new)
+        self._tables.pop(old, None)
+        self._counts.pop(old, None)
+
     def table(self, name: str) -> LiveTable:
         """The reflected facts of an existing table."""
         if name not in self._tables:

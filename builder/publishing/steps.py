@@ -45,6 +45,17 @@ class Step:
         self.actions.append(Action("data", run, note))
         return self
 
+    def refuse(self, reason: str, coercible: bool = False) -> Step:
+        """Refuse the step for `reason`; with several reasons, it is coercible only if each is."""
+        self.coercible = coercible if self.refused is None else self.coercible and coercible
+        self.refused = reason if self.refused is None else f"{self.refused}; {reason}"
+        return self
+
+    def warn(self, risk: str) -> Step:
+        """Note the rows a step puts at risk (several notes join)."""
+        self.risk = risk if self.risk is None else f"{self.risk}; {risk}"
+        return self
+
 
 @dataclass
 class Plan:

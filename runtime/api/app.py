@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from runtime.api.auth import authenticate, require_user
@@ -16,9 +17,18 @@ from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.export_routes import export_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
+from runtime.api.https import HttpsOnly, https_only
+from runtime.api.limits import RequestLimits, max_body
 from runtime.api.process_routes import inbox_router, record_process_router
-from runtime.api.responses import json_response, on_http_error, on_record_error, on_validation_error
-from runtime.api.schemas import COMMON, form_components
+from runtime.api.record_page_routes import record_page_router
+from runtime.api.responses import (
+    json_response,
+    on_database_busy,
+    on_http_error,
+    on_record_error,
+    on_validation_error,
+)
+from runtime.api.schemas import COMMON, REF, form_components
 from runtime.identity.actor import Actor
 from runtime.model.app import OPERATIONS
 from runtime.process.engine import engine_for
@@ -41,6 +51,9 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     api.add_exception_handler(RecordError, on_record_error)
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_error)
+    api.add_exception_handler(OperationalError, on_database_busy)  # 503 when a lock wait runs out
+    # body size limits, and no NUL or lone surrogate in bodies, queries or headers (413, 422)
+    api.add_middleware(RequestLimits, max_body=max_body(), max_upload=store.max_size)
 
     def who(request: Request) -> Actor:
         return authenticate(service.engine, request)
@@ -59,10 +72,14 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
             if form.form.duplicates:
                 api.include_router(duplicate_router(service, app, form, who))
             api.include_router(record_process_router(process, app, form, who))
+            if form.form.related_lists() or form.form.actions:
+                api.include_router(record_page_router(service, process, app, form, who))
     api.include_router(inbox_router(process, signed_in))
     api.include_router(file_router(service, store, signed_in))
     api.include_router(auth_router(service.engine))
     install_web(api, service, process, reports, store)
+    if https_only():
+        api.add_middleware(HttpsOnly)  # Secure cookies and HSTS (FORMLOOM_HTTPS_ONLY, serve --https-only)
 
     def list_apps(actor: Actor = Depends(signed_in)) -> Response:
         summaries = [_app_summary(a, actor) for a in service.apps.values()]
@@ -98,6 +115,30 @@ def _app_summary(app: Any, actor: Actor) -> dict[str, Any]:
     }
 
 
+def _body_errors(spec: dict[str, Any]) -> None:
+    """Every operation that takes a body may answer 400 (it cannot be parsed, such as broken
+    multipart) and 413 (over the size limit, runtime/api/limits.py)."""
+    errors = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("400", {"description": "The body cannot be parsed", **errors})
+                responses.setdefault("413", {"description": "The body is larger than allowed", **errors})
+
+
+def _point_refs(node: Any, old: str, new: str) -> None:
+    """Every `{"$ref": old}` inside `node` made `{"$ref": new}` (validation errors answer ErrorList)."""
+    if isinstance(node, dict):
+        if node.get("$ref") == old:
+            node["$ref"] = new
+        for value in node.values():
+            _point_refs(value, old, new)
+    elif isinstance(node, list):
+        for item in node:
+            _point_refs(item, old, new)
+
+
 def _spec(api: FastAPI, service: RecordsService) -> dict[str, Any]:
     if api.openapi_schema is None:
         spec = get_openapi(
@@ -110,6 +151,8 @@ def _spec(api: FastAPI, service: RecordsService) -> dict[str, Any]:
                 schemas.update(form_components(app, form))
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        _point_refs(spec, REF + "HTTPValidationError", REF + "ErrorList")  # FastAPI's own 422s
+        _body_errors(spec)
         spec["components"]["securitySchemes"] = {
             "bearer": {
                 "type": "http",

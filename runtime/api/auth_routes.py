@@ -3,7 +3,13 @@
 The login form is protected by a double-submit token (a cookie and a hidden field
 that must match). A successful login always opens a new session (no fixation);
 the session cookie is HttpOnly, SameSite=Lax, and Secure when the request came
-over https. Failed logins are throttled per user name and per address.
+over https or the server is https-only (`runtime.api.https`).
+
+Each attempt is counted before its password is checked (`runtime.identity.throttle`:
+per user name and address, per address, and a slower guard per user name), so
+parallel guesses cannot pass the limits. The password check costs the same Argon2
+work for unknown user names as for known ones. The address is the peer's, or the
+one a trusted proxy forwarded (`serve --forwarded-allow-ips`; uvicorn sets it).
 """
 
 from __future__ import annotations
@@ -17,17 +23,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine, select
 
 from runtime.api.auth import SESSION_COOKIE
+from runtime.api.https import secure_cookies
 from runtime.db import write
+from runtime.identity import passwords, throttle
 from runtime.identity.directory import load_actor
-from runtime.identity.passwords import verify_password
-from runtime.identity.sessions import (
-    SESSION_HOURS,
-    close_session,
-    note_failure,
-    open_session,
-    session_user,
-    throttled,
-)
+from runtime.identity.sessions import SESSION_HOURS, close_session, open_session, session_user
 from runtime.schema.system import users
 from runtime.web.security import secured
 from runtime.web.session import local_path
@@ -77,15 +77,23 @@ def auth_router(engine: Engine) -> APIRouter:
         if not cookie or not secrets.compare_digest(cookie, csrf_token):
             return _page(request, next, "csrf", 403)
         address = request.client.host if request.client else "unknown"
-        with write(engine) as conn:
-            if throttled(conn, username, address):
-                return _page(request, next, "throttled", 429)
+        verdict = throttle.reserve(engine, username, address)
+        if not verdict.allowed:
+            refused = _page(request, next, "throttled", 429)
+            refused.headers["Retry-After"] = str(verdict.retry_after)
+            return refused
+        with engine.connect() as conn:
             row = conn.execute(
                 select(users.c.id, users.c.password_hash, users.c.active).where(users.c.username == username)
             ).first()
-            if row is None or not row.active or not verify_password(row.password_hash, password):
-                note_failure(conn, username, address)
-                return _page(request, next, "failed", 401)
+        # Outside any transaction, so the slow check holds no connection. An unknown or inactive
+        # user is checked against a dummy hash: the answer takes as long as for a real user.
+        stored = row.password_hash if row is not None and row.active else None
+        matched = passwords.verify_password(stored, password)  # False without a stored hash
+        if row is None or not matched:
+            return _page(request, next, "failed", 401)  # the attempt stays counted, as a failure
+        with write(engine) as conn:
+            throttle.succeeded(conn, username, address)
             actor = load_actor(conn, row.id, "web")
             value, _ = open_session(conn, row.id)
         old = request.cookies.get(SESSION_COOKIE)
@@ -99,7 +107,7 @@ def auth_router(engine: Engine) -> APIRouter:
             max_age=SESSION_HOURS * 3600,
             httponly=True,
             samesite="lax",
-            secure=_https(request),
+            secure=secure_cookies(request),
             path="/",
         )
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -139,10 +147,11 @@ def _page(request: Request, next: str, error: str | None, status: int) -> Respon
     )
     response = HTMLResponse(html, status_code=status)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_https(request), path="/login"
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        path="/login",
     )
     return secured(response)
-
-
-def _https(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"

@@ -1,8 +1,16 @@
-"""Upload and download of attachment files."""
+"""Upload and download of attachment files.
+
+Files are named by their random public id. Who may read one is the records service's
+decision (`RecordsService.file`); a file the caller may not read answers 404 like a
+missing one. The bytes are sent so that a browser never runs them: `nosniff`, a
+sandboxing Content-Security-Policy, and inline display only for images (not SVG) and PDF.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request, UploadFile
 from fastapi.responses import FileResponse, Response
@@ -12,10 +20,10 @@ from runtime.api.schemas import REF
 from runtime.db import write
 from runtime.identity.actor import Actor
 from runtime.records.errors import NotFound
-from runtime.records.files import FileStore
+from runtime.records.files import FileStore, file_json
 from runtime.records.service import RecordsService
 
-FileId = Path(ge=1, le=2**63 - 1)
+FileId = Path(min_length=1, max_length=64, description="The file's id, as its upload answered")
 ERRORS = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}}}}
 FILE = {"content": {"application/json": {"schema": {"$ref": REF + "FileInfo"}}}}
 
@@ -38,17 +46,16 @@ def file_router(
             )
         return json_response(info, 201)
 
-    def describe(file_id: int = FileId, actor: Actor = Caller) -> Response:
-        with service.engine.connect() as conn:
-            return json_response(store.describe(conn, file_id))
+    def describe(file_id: str = FileId, actor: Actor = Caller) -> Response:
+        return json_response(file_json(service.file(file_id, actor)))
 
-    def content(file_id: int = FileId, actor: Actor = Caller) -> Response:
-        with service.engine.connect() as conn:
-            info = store.describe(conn, file_id)
-        path = store.path_of(info["checksum"])
+    def content(file_id: str = FileId, actor: Actor = Caller) -> Response:
+        row = service.file(file_id, actor)
+        path = store.path_of(row["checksum"])
         if not path.is_file():
             raise NotFound("file content", file_id)
-        return FileResponse(path, media_type=info["type"], filename=info["name"])
+        media = served_type(row["content_type"])
+        return FileResponse(path, media_type=media, headers=content_headers(media, row["name"]))
 
     errors = {
         "401": {"description": "Not signed in", **ERRORS},
@@ -81,3 +88,36 @@ def file_router(
         openapi_extra={"responses": {"200": {"description": "The file", "content": {"*/*": {}}}, **errors}},
     )
     return router
+
+
+MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}")
+INLINE = ("application/pdf",)
+NOT_INLINE = ("image/svg+xml",)  # SVG can carry script
+
+
+def served_type(content_type: str) -> str:
+    """The media type a file is sent with: as uploaded, unless it is not a plain type."""
+    base = content_type.split(";")[0].strip()
+    if not MEDIA_TYPE.fullmatch(base):
+        return "application/octet-stream"
+    return base.lower()
+
+
+def content_headers(media: str, name: str) -> dict[str, str]:
+    """Headers that keep a browser from running a file: shown inline only if an image or PDF."""
+    shown = (media.startswith("image/") or media in INLINE) and media not in NOT_INLINE
+    return {
+        "Content-Disposition": content_disposition("inline" if shown else "attachment", name),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private",
+    }
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """`kind; filename="…"`, plus RFC 5987's `filename*` when the name is not plain ASCII."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name) or "file"
+    header = f'{kind}; filename="{plain}"'
+    if plain != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from runtime.api.responses import json_response
-from runtime.api.schemas import REF, schema_names
+from runtime.api.schemas import DECIMAL_TEXT, REF, schema_names
 from runtime.identity.actor import Actor
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import invalid
@@ -21,6 +21,22 @@ AllowDuplicate = Query(
     default=False, description="Save even when the record looks like a duplicate of another (no 409)"
 )
 Who = Callable[[Request], Actor]
+# What `_version` reads: the record version, as the ETag wrote it ("3"), weak (W/"3") or bare.
+VERSION_TAG = r'^(W/)?"?[0-9]{1,18}"?$'
+
+
+def _version_schema(schema: dict[str, Any]) -> None:
+    """A header is text or absent, never null: `{"type": "string", "pattern": …}`."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", pattern=VERSION_TAG)
+
+
+IfMatch = Header(
+    default=None,
+    description='The version the change was based on, from the ETag of a read, such as "3": '
+    "answers 409 when the record changed since",
+    json_schema_extra=_version_schema,
+)
 ERRORS = {"content": {"application/json": {"schema": {"$ref": REF + "ErrorList"}}}}
 
 
@@ -55,7 +71,7 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm, w
     def update_record(
         record_id: int = RecordId,
         body: Any = Body(...),
-        if_match: str | None = Header(default=None),
+        if_match: str | None = IfMatch,
         allow_duplicate: bool = AllowDuplicate,
         actor: Actor = Caller,
     ) -> Response:
@@ -66,7 +82,7 @@ def form_router(service: RecordsService, app: CompiledApp, form: CompiledForm, w
         return json_response(record, headers={"ETag": f'"{record["version"]}"'})
 
     def delete_record(
-        record_id: int = RecordId, if_match: str | None = Header(default=None), actor: Actor = Caller
+        record_id: int = RecordId, if_match: str | None = IfMatch, actor: Actor = Caller
     ) -> Response:
         service.delete(app_key, form_key, record_id, _version(if_match), actor)
         return Response(status_code=204)
@@ -185,14 +201,17 @@ def _error_responses() -> dict[str, Any]:
 
 
 def list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
-    """The query parameters of the list route: paging, sort, `where`, `count` and a filter per field."""
+    """The query parameters of the list route: paging, sort, `where`, `count` and a filter per
+    field, each typed as `runtime.records.query` reads it."""
+    sortable = [key for key in (*form.fields, *SYSTEM_TYPES) if filter_type(form, key) != "multi_select"]
+    one_key = "-?(" + "|".join(re.escape(key) for key in sortable) + ")"
     params: list[dict[str, Any]] = [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}},
         {
             "name": "sort",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": f"^{one_key}(,{one_key})*$"},
             "description": "Comma-separated field keys; '-' before a key sorts descending",
         },
         {
@@ -209,15 +228,51 @@ def list_parameters(form: CompiledForm) -> list[dict[str, Any]]:
             "description": "Also answer the total number of matching records",
         },
     ]
-    keys = [*form.fields, *SYSTEM_TYPES]
-    for key in keys:
+    for key in (*form.fields, *SYSTEM_TYPES):
+        kind = filter_type(form, key)
+        if kind == "multi_select":
+            name, what = f"{key}__contains", "holds this option"
+        else:
+            name, what = key, "equals"
         params.append(
             {
-                "name": key,
+                "name": name,
                 "in": "query",
-                "schema": {"type": "string"},
-                "description": f"Filter: {key} equals. Other operators: {key}__ne, __lt, "
+                "schema": _filter_schema(form, key, kind),
+                "description": f"Filter: {key} {what}. Other operators: {key}__ne, __lt, "
                 "__lte, __gt, __gte, __in, __contains, __startswith, __isnull",
             }
         )
     return params
+
+
+def filter_type(form: CompiledForm, key: str) -> str:
+    """The field type a filter on `key` converts its value by."""
+    return form.fields[key].type if key in form.fields else SYSTEM_TYPES[key]
+
+
+def _filter_schema(form: CompiledForm, key: str, kind: str) -> dict[str, Any]:
+    """A filter value as the list query converts it (`runtime.records.query._value`)."""
+    spec = form.fields[key].spec if key in form.fields else None
+    if kind in ("link", "user", "department") or key == "id":
+        return {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    if kind in ("select", "multi_select"):
+        return {"type": "string", "enum": spec.option_keys() if spec is not None else []}
+    if kind == "integer" and spec is None:
+        return {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}  # `version`, a 32-bit column
+    if kind == "integer":
+        low, high = getattr(spec, "min", None), getattr(spec, "max", None)
+        return {
+            "type": "integer",
+            "minimum": -(2**63) if low is None else low,
+            "maximum": 2**63 - 1 if high is None else high,
+        }
+    if kind in ("decimal", "money", "percent"):
+        return {"type": "string", "pattern": DECIMAL_TEXT}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "date":
+        return {"type": "string", "format": "date"}
+    if kind == "datetime":
+        return {"type": "string", "format": "date-time"}
+    return {"type": "string"}  # text of any kind, and attachment ids

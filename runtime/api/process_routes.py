@@ -11,11 +11,12 @@ from runtime.api.form_routes import ERRORS
 from runtime.api.responses import json_response
 from runtime.api.schemas import REF, schema_names
 from runtime.identity.actor import Actor
-from runtime.process.service import MAX_PAGE, ProcessService
+from runtime.process.service import MAX_PAGE, STATUSES, ProcessService
 from runtime.records.compiled import CompiledApp, CompiledForm
 
 RecordId = Path(ge=1, le=2**63 - 1, description="The record's id")
 TaskId = Path(ge=1, le=2**63 - 1, description="The task's id")
+InstanceId = Path(ge=1, le=2**63 - 1, description="The approval's id (from the record's approvals)")
 NotificationId = Path(ge=1, le=2**63 - 1, description="The notification's id")
 COMMENT = {"type": "string", "maxLength": 2000, "description": "A comment kept in the record's history"}
 DECISION_BODY = {"type": "object", "properties": {"comment": COMMENT}, "additionalProperties": False}
@@ -36,6 +37,24 @@ REASSIGN_BODY = {
     "required": ["to"],
     "additionalProperties": False,
 }
+ADD_BODY = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "integer", "minimum": 1, "description": "The user id"},
+        "position": {"type": "string", "enum": ["before", "after"]},
+        "comment": COMMENT,
+    },
+    "required": ["to", "position"],
+    "additionalProperties": False,
+}
+ROUTE = {
+    "type": "object",
+    "properties": {
+        "approval": {"type": "string"},
+        "running": {"type": "boolean"},
+        "steps": {"type": "array", "items": {"type": "object"}},
+    },
+}
 TRANSITION = {
     "type": "object",
     "properties": {
@@ -55,6 +74,7 @@ TASK = {
         "id": {"type": "integer"},
         "approval": {"type": "string"},
         "step": {"type": "string"},
+        "kind": {"type": "string", "description": "approve, consult (added before someone) or cc"},
         "status": {"type": "string"},
         "record": {"type": "string"},
         "comment": {"type": ["string", "null"]},
@@ -171,6 +191,18 @@ def record_process_router(
             operation_id=f"approvals_{app_key}_{form_key}",
             openapi_extra={"responses": {**_ok({"type": "object"}), **errors}},
         )
+
+        def approval_route(record_id: int = RecordId, actor: Actor = Caller) -> Response:
+            return json_response({"items": process.route(app_key, form_key, record_id, actor)})
+
+        router.add_api_route(
+            "/{record_id}/approvals/route",
+            approval_route,
+            methods=["GET"],
+            summary="The route ahead: the steps that apply to the record now, with who decides each",
+            operation_id=f"approval_route_{app_key}_{form_key}",
+            openapi_extra={"responses": {**_ok(_page(ROUTE)), **errors}},
+        )
     return router
 
 
@@ -181,13 +213,16 @@ def inbox_router(process: ProcessService, signed_in: Callable[[Request], Actor])
     errors = _errors(("401", "Not signed in"), ("404", "No such task"))
 
     def list_tasks(
-        status: str = Query(
-            default="open", description="open, approved, rejected, delegated, transferred, cancelled or all"
+        status: str = Query(default="open", description="The tasks' status: " + ", ".join(STATUSES)),
+        view: str | None = Query(
+            default=None, description="An inbox view instead: todo, done, started (approvals I started) or cc"
         ),
         limit: int = Query(default=50, ge=1, le=MAX_PAGE),
         offset: int = Query(default=0, ge=0, le=10**9),
         actor: Actor = Caller,
     ) -> Response:
+        if view is not None:
+            return json_response(process.inbox(actor, view, limit, offset))
         return json_response(process.tasks(actor, status, limit, offset))
 
     router.add_api_route(
@@ -245,6 +280,58 @@ def inbox_router(process: ProcessService, signed_in: Callable[[Request], Actor])
                 "responses": decided,
             },
         )
+
+    def add_approver(task_id: int = TaskId, body: Any = Body(...), actor: Actor = Caller) -> Response:
+        return json_response(process.add_approver(task_id, body, actor))
+
+    router.add_api_route(
+        "/tasks/{task_id}/add_approver",
+        add_approver,
+        methods=["POST"],
+        summary="Add an approver before or after oneself (where the step allows it)",
+        operation_id="add_approver",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ADD_BODY}}},
+            "responses": decided,
+        },
+    )
+
+    def withdraw(
+        instance_id: int = InstanceId, body: Any = Body(default=None), actor: Actor = Caller
+    ) -> Response:
+        return json_response(process.withdraw(instance_id, body, actor))
+
+    def nudge(instance_id: int = InstanceId, actor: Actor = Caller) -> Response:
+        return json_response(process.nudge(instance_id, actor))
+
+    submitted = {
+        **errors,
+        **_errors(("403", "Not allowed"), ("409", "Not possible now"), ("422", "Invalid request")),
+    }
+    router.add_api_route(
+        "/approvals/{instance_id}/withdraw",
+        withdraw,
+        methods=["POST"],
+        summary="Withdraw an approval I submitted, while nobody has decided",
+        operation_id="withdraw_approval",
+        openapi_extra={
+            "requestBody": {"required": False, "content": {"application/json": {"schema": DECISION_BODY}}},
+            "responses": {**_ok({"type": "object"}), **submitted},
+        },
+    )
+    router.add_api_route(
+        "/approvals/{instance_id}/nudge",
+        nudge,
+        methods=["POST"],
+        summary="Remind the current approvers of an approval I submitted",
+        operation_id="nudge_approval",
+        openapi_extra={
+            "responses": {
+                **_ok({"type": "object", "properties": {"notified": {"type": "integer"}}}),
+                **submitted,
+            }
+        },
+    )
 
     def list_notifications(
         unread: bool = Query(default=False, description="Only unread ones"),

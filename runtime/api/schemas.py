@@ -6,6 +6,7 @@ from typing import Any
 
 from runtime.model.fields import NUMBER_TYPES
 from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.user_limits import limit_message
 
 Schema = dict[str, Any]
 REF = "#/components/schemas/"
@@ -21,7 +22,7 @@ COMMON: dict[str, Schema] = {
     "FileInfo": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"},
+            "id": {"type": "string", "description": "The file's random id: set attachment fields to it"},
             "name": {"type": "string"},
             "size": {"type": "integer"},
             "type": {"type": "string"},
@@ -74,6 +75,9 @@ COMMON: dict[str, Schema] = {
                                 "approval_cancelled",
                                 "timer",
                                 "automation",
+                                # make actions (runtime/process/make.py)
+                                "make",
+                                "made_from",
                             ],
                         },
                         "channel": {"type": "string"},
@@ -177,7 +181,7 @@ def _write_schema(
         properties[key] = _write_value(spec) if spec.required else _nullable(_write_value(spec))
         if spec.help:
             properties[key]["description"] = spec.help.text()
-        if creating and spec.required and getattr(spec, "default", None) is None:
+        if creating and spec.required and getattr(spec, "default", None) is None and spec.fetch is None:
             required.append(key)
     for key, (_, row_input) in child_refs.items():
         properties[key] = {"type": "array", "items": {"$ref": REF + row_input}}
@@ -193,7 +197,7 @@ def _nullable(schema: Schema) -> Schema:
 
 def _read_value(spec: Any) -> Schema:
     kind = spec.type
-    if kind in ("link", "user"):
+    if kind in ("link", "user", "department"):
         return {"$ref": REF + "Reference"}
     if kind == "attachment":
         return {"$ref": REF + "FileInfo"}
@@ -229,6 +233,16 @@ def _write_value(spec: Any) -> Schema:
         return {"type": "string", "enum": spec.option_keys()}
     if kind == "multi_select":
         return {"type": "array", "items": {"type": "string", "enum": spec.option_keys()}, "uniqueItems": True}
+    if kind == "attachment":
+        return {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{16,32}$",
+            "description": "The id of an uploaded file (POST /api/v1/files) the caller may read",
+        }
+    if kind == "department":
+        return {"type": "integer", "minimum": 1, "description": "The id of a department"}
+    if kind == "user" and (spec.roles or spec.within):
+        return {"type": "integer", "minimum": 1, "description": f"The id of a user: {limit_message(spec)}"}
     return {"type": "integer", "minimum": 1, "description": "The id of the referenced record"}
 
 

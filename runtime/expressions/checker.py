@@ -48,14 +48,21 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "NOW": (0, 0),
     "DAYS_BETWEEN": (2, 2),
     "ADD_DAYS": (2, 2),
+    "HOURS_BETWEEN": (2, 2),
+    "MINUTES_BETWEEN": (2, 2),
+    "ADD_HOURS": (2, 2),
+    "WORKDAYS_BETWEEN": (2, 2),
+    "ADD_WORKDAYS": (2, 2),
     "YEAR": (1, 1),
     "MONTH": (1, 1),
     "SUM": (1, 1),
     "COUNT": (1, 1),
     "AVG": (1, 1),
     "CURRENT_USER": (0, 0),
+    "LOOKUP": (3, 3),
 }
 AGGREGATES = {"SUM", "COUNT", "AVG", "MIN", "MAX"}
+UNKNOWN = "unknown_field"  # the code of a name the expression may not use
 ORDERED = {"integer", "decimal", "text", "date", "datetime"}
 
 
@@ -70,6 +77,10 @@ class Checked:
     links: set[tuple[str, str]] = field(default_factory=set)
     children: set[tuple[str, str | None]] = field(default_factory=set)
     singles: set[tuple[str, str]] = field(default_factory=set)
+    # `record.field` / `parent.field` of a link filter: (outer name, field)
+    outer: set[tuple[str, str]] = field(default_factory=set)
+    # columns of a linked record's rows, read by LOOKUP: (link, table field, column)
+    link_children: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 def check(node: Node, scope: Scope, source: str = "") -> Checked:
@@ -120,13 +131,17 @@ class _Checker:
                 self.out.fields.add(head)
                 self.out.children.add((head, None))
                 return INTEGER
-            raise ExpressionError(self._unknown(head), node.pos)
+            raise ExpressionError(self._unknown(head), node.pos, UNKNOWN)
         key = node.parts[1]
+        if head in self.scope.outer:
+            return self.outer(node, head, key)
         if head in self.scope.links:
             target = self.scope.links[head]()
             if key not in target.fields:
                 raise ExpressionError(
-                    f"form '{target.form}' has no field '{key}'{did_you_mean(key, target.fields)}", node.pos
+                    f"form '{target.form}' has no field '{key}'{did_you_mean(key, target.fields)}",
+                    node.pos,
+                    UNKNOWN,
                 )
             node.ref = ("link", head, key)
             self.out.fields.add(head)
@@ -136,7 +151,9 @@ class _Checker:
             child = self.scope.children[head]()
             if key not in child.fields:
                 raise ExpressionError(
-                    f"the rows of '{head}' have no field '{key}'{did_you_mean(key, child.fields)}", node.pos
+                    f"the rows of '{head}' have no field '{key}'{did_you_mean(key, child.fields)}",
+                    node.pos,
+                    UNKNOWN,
                 )
             if not in_aggregate:
                 raise ExpressionError(
@@ -150,18 +167,45 @@ class _Checker:
             single = self.scope.singles[head]()
             if key not in single.fields:
                 raise ExpressionError(
-                    f"form '{head}' has no field '{key}'{did_you_mean(key, single.fields)}", node.pos
+                    f"form '{head}' has no field '{key}'{did_you_mean(key, single.fields)}", node.pos, UNKNOWN
                 )
             node.ref = ("single", head, key)
             self.out.singles.add((head, key))
             return single.fields[key]
+        if head == "parent" and "record" in self.scope.outer:
+            message = "'parent.' reads the record holding a child row: only a link of child rows has it"
+            raise ExpressionError(message, node.pos, UNKNOWN)
         raise ExpressionError(
             f"'{head}' is not a link or table field, nor a single form{did_you_mean(head, self._names())}",
             node.pos,
+            UNKNOWN,
         )
 
+    def outer(self, node: Name, head: str, key: str) -> Type:
+        """`record.field` or `parent.field`: a value of the record being edited, not of this form."""
+        outer = self.scope.outer[head]()
+        whose = "the record being edited" if head == "record" else "the parent record"
+        if key not in outer.fields:
+            raise ExpressionError(
+                f"{whose} ({outer.form}) has no field '{key}'{did_you_mean(key, outer.fields)}",
+                node.pos,
+                UNKNOWN,
+            )
+        kind = outer.fields[key]
+        if kind.kind == "list":
+            raise ExpressionError(f"'{head}.{key}' holds several options; it cannot be read here", node.pos)
+        node.ref = ("outer", head, key)
+        self.out.outer.add((head, key))
+        return kind
+
     def _names(self) -> list[str]:
-        return [*self.scope.fields, *self.scope.links, *self.scope.children, *self.scope.singles]
+        return [
+            *self.scope.fields,
+            *self.scope.links,
+            *self.scope.children,
+            *self.scope.singles,
+            *self.scope.outer,
+        ]
 
     def _unknown(self, name: str) -> str:
         return f"unknown field '{name}'{did_you_mean(name, self._names())}"
@@ -226,6 +270,8 @@ class _Checker:
             raise ExpressionError(f"{name} takes {wanted} argument(s), not {count}", node.pos)
         if name in AGGREGATES and self._is_aggregate(node):
             return self.aggregate(node)
+        if name == "LOOKUP":
+            return self.lookup(node)
         args = [self.visit(arg) for arg in node.args]
         return _FUNCTIONS[name](node, args)
 
@@ -238,8 +284,11 @@ class _Checker:
     def aggregate(self, node: Call) -> Type:
         arg = node.args[0]
         if not isinstance(arg, Name) or arg.parts[0] not in self.scope.children:
+            unknown = isinstance(arg, Name) and arg.parts[0] not in self._names()
             raise ExpressionError(
-                f"{node.name} takes the rows of a table field, such as {node.name}(lines.amount)", arg.pos
+                f"{node.name} takes the rows of a table field, such as {node.name}(lines.amount)",
+                arg.pos,
+                UNKNOWN if unknown else "expression",
             )
         if len(arg.parts) == 1 and node.name != "COUNT":
             raise ExpressionError(f"name a column: {node.name}({arg.parts[0]}.field)", arg.pos)
@@ -253,6 +302,52 @@ class _Checker:
         if kind.kind not in ORDERED:
             raise ExpressionError(f"{node.name} needs numbers, text or dates, not {kind}", arg.pos)
         return kind
+
+    def lookup(self, node: Call) -> Type:
+        """LOOKUP(value, rows.key, rows.result): the result of the row with the greatest key
+        not above `value`; `rows` is a table field or a table field of a linked record."""
+        wanted = self.visit(node.args[0])
+        (rows, key), (same, result) = (self.rows_column(arg) for arg in node.args[1:])
+        if rows != same:
+            message = "LOOKUP's key and result must be columns of the same rows"
+            raise ExpressionError(message, node.args[2].pos)
+        if key.kind not in ORDERED:
+            raise ExpressionError(f"LOOKUP's key needs numbers, text or dates, not {key}", node.args[1].pos)
+        if wanted != NULL and not _same_family(wanted, key):
+            raise ExpressionError(f"LOOKUP cannot compare a {wanted} value with {key} keys", node.args[0].pos)
+        return Type(result.kind, item=result.item)
+
+    def rows_column(self, arg: Node) -> tuple[tuple[str, ...], Type]:
+        """A column of rows named by a LOOKUP: `lines.amount` or `product.tiers.price`."""
+        example = "lines.amount or product.price_tiers.unit_price"
+        if not isinstance(arg, Name) or len(arg.parts) not in (2, 3):
+            raise ExpressionError(f"LOOKUP takes columns of rows here, such as {example}", arg.pos)
+        *rows, column = arg.parts
+        scope = self.scope
+        if len(rows) == 2:
+            if rows[0] not in scope.links:
+                hint = did_you_mean(rows[0], scope.links)
+                raise ExpressionError(f"'{rows[0]}' is not a link field{hint}", arg.pos, UNKNOWN)
+            scope = scope.links[rows[0]]()
+        table = rows[-1]
+        if table not in scope.children:
+            hint = did_you_mean(table, scope.children)
+            raise ExpressionError(f"form '{scope.form}' has no table field '{table}'{hint}", arg.pos, UNKNOWN)
+        child = scope.children[table]()
+        if column not in child.fields:
+            hint = did_you_mean(column, child.fields)
+            message = f"the rows of '{'.'.join(rows)}' have no field '{column}'{hint}"
+            raise ExpressionError(message, arg.pos, UNKNOWN)
+        self.out.fields.add(rows[0])
+        if len(rows) == 2:
+            arg.ref = ("link_child", rows[0], table, column)
+            self.out.link_children.add((rows[0], table, column))
+        else:
+            arg.ref = ("child", table, column)
+            self.out.children.add((table, column))
+        kind = child.fields[column]
+        arg.type = kind
+        return tuple(rows), kind
 
 
 def _literal_type(value: object) -> Type:
@@ -399,6 +494,32 @@ def _add_days(node: Call, args: list[Type]) -> Type:
     return DATE
 
 
+def _moments(node: Call, args: list[Type], result: Type) -> Type:
+    for kind, arg in zip(args, node.args, strict=False):
+        if kind not in (DATETIME, NULL):
+            raise ExpressionError(f"{node.name} needs a datetime, not {kind}", arg.pos)
+    return result
+
+
+def _days_only(node: Call, args: list[Type], result: Type) -> Type:
+    for kind, arg in zip(args, node.args, strict=False):
+        if kind not in (DATE, NULL):
+            raise ExpressionError(f"{node.name} needs a date, not {kind}", arg.pos)
+    return result
+
+
+def _add_hours(node: Call, args: list[Type]) -> Type:
+    _moments(node, args[:1], DATETIME)
+    _expect(args[1], INTEGER, node.args[1], "ADD_HOURS's hours")
+    return DATETIME
+
+
+def _add_workdays(node: Call, args: list[Type]) -> Type:
+    _days_only(node, args[:1], DATE)
+    _expect(args[1], INTEGER, node.args[1], "ADD_WORKDAYS's days")
+    return DATE
+
+
 def _coalesce(node: Call, args: list[Type]) -> Type:
     return _common(node, args, node.args)
 
@@ -423,6 +544,11 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Type]], Type]] = {
     "CURRENT_USER": lambda node, args: REF,
     "DAYS_BETWEEN": lambda node, args: _dates(node, args, INTEGER),
     "ADD_DAYS": _add_days,
+    "HOURS_BETWEEN": lambda node, args: _moments(node, args, INTEGER),
+    "MINUTES_BETWEEN": lambda node, args: _moments(node, args, INTEGER),
+    "ADD_HOURS": _add_hours,
+    "WORKDAYS_BETWEEN": lambda node, args: _days_only(node, args, INTEGER),
+    "ADD_WORKDAYS": _add_workdays,
     "YEAR": lambda node, args: _dates(node, args, INTEGER),
     "MONTH": lambda node, args: _dates(node, args, INTEGER),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from runtime.expressions.limits import check_sql_limits
 from runtime.expressions.syntax import (
     MAX_DEPTH,
     MAX_NODES,
@@ -45,7 +46,9 @@ def parse(source: str) -> Node:
     """Parse a whole expression; raises `ExpressionError` with the offset of the problem."""
     if not source.strip():
         raise ExpressionError("the expression is empty", 0)
-    return _Parser(tokenize(source)).parse_all()
+    node = _Parser(tokenize(source)).parse_all()
+    check_sql_limits(node)  # what SQLite and PostgreSQL can run (runtime/expressions/limits.py)
+    return node
 
 
 class _Parser:

@@ -18,11 +18,16 @@ MAX_NODES = 400
 
 
 class ExpressionError(Exception):
-    """A problem in an expression, at a 0-based character offset inside it."""
+    """A problem in an expression, at a 0-based character offset inside it.
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    `code` names the kind of problem for API answers: `unknown_field` for a name the
+    expression may not use (unknown, or hidden from the reader), else `expression`.
+    """
+
+    def __init__(self, message: str, offset: int = 0, code: str = "expression") -> None:
         self.message = message
         self.offset = offset
+        self.code = code
         super().__init__(f"{message} (at character {offset + 1})")
 
 

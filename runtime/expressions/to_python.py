@@ -2,8 +2,9 @@
 
 The record is a dict of field values as stored (str, int, Decimal, bool, date,
 aware datetime, list). Linked values come as `"link.field"` keys, fields of single
-forms as `"@form.field"` keys, and child rows
-as a list of dicts under the table field's key. Null semantics follow SQL:
+forms as `"@form.field"` keys, child rows as a list of dicts under the table field's key,
+the rows of a linked record's table field (for LOOKUP) under `"link.table"`, and the
+outer record of a link filter as `"^record.field"` / `"^parent.field"`. Null semantics follow SQL:
 comparisons with null give null, `and`/`or` use three-valued logic, and a
 null condition counts as false.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from runtime.expressions.checker import Checked
 from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL
+from runtime.model.calendar import CALENDAR_FIRST, CALENDAR_LAST, Calendar, add_workdays, workdays_between
 
 Record = dict[str, Any]
 # The user a write is made for; the records service sets it around each request.
@@ -32,15 +34,18 @@ ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstu
 ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def to_python(checked: Checked, clock: Clock, zone: dt.tzinfo = dt.UTC) -> Evaluator:
-    """A function from a record dict to the expression's value."""
-    return _Compiler(clock, zone).compile(checked.node)
+def to_python(
+    checked: Checked, clock: Clock, zone: dt.tzinfo = dt.UTC, calendar: Calendar | None = None
+) -> Evaluator:
+    """A function from a record dict to the expression's value (`calendar`: the app's working days)."""
+    return _Compiler(clock, zone, calendar or Calendar()).compile(checked.node)
 
 
 class _Compiler:
-    def __init__(self, clock: Clock, zone: dt.tzinfo) -> None:
+    def __init__(self, clock: Clock, zone: dt.tzinfo, calendar: Calendar) -> None:
         self.clock = clock
         self.zone = zone
+        self.calendar = calendar
 
     def compile(self, node: Node) -> Evaluator:
         if isinstance(node, Literal):
@@ -111,6 +116,8 @@ class _Compiler:
     def call(self, node: Call) -> Evaluator:
         if node.aggregate:
             return self.aggregate(node)
+        if node.name == "LOOKUP":
+            return self.lookup(node)
         args = [self.compile(arg) for arg in node.args]
         name = node.name
         if name == "TODAY":
@@ -121,6 +128,12 @@ class _Compiler:
             return lambda r: clock()
         if name == "CURRENT_USER":
             return lambda r: CURRENT_USER.get()
+        if name in _ON_CALENDAR:
+            on_calendar, calendar = _ON_CALENDAR[name], self.calendar
+            first, second = args
+            return lambda r: (
+                None if (a := first(r)) is None or (b := second(r)) is None else on_calendar(a, b, calendar)
+            )
         if name in _LAZY:
             constants = [_constant(arg) for arg in node.args]
             return _LAZY[name](args, constants)
@@ -152,14 +165,49 @@ class _Compiler:
 
         return apply
 
+    def lookup(self, node: Call) -> Evaluator:
+        """The result column of the row with the greatest key not above the value (the
+        first such row in row order when keys tie); null when there is none."""
+        wanted = self.compile(node.args[0])
+        key_name, result_name = node.args[1], node.args[2]
+        assert isinstance(key_name, Name) and isinstance(result_name, Name)
+        rows_key = rows_record_key(key_name)
+        key, result = key_name.ref[-1], result_name.ref[-1]
+
+        def apply(r: Record) -> Any:
+            value = wanted(r)
+            if value is None:
+                return None
+            best: Record | None = None
+            best_key: Any = None
+            for row in r.get(rows_key) or []:
+                found = row.get(key)
+                if found is None or found > value:
+                    continue
+                if best is None or found > best_key:
+                    best, best_key = row, found
+            return None if best is None else best.get(result)
+
+        return apply
+
+
+def rows_record_key(node: Name) -> str:
+    """Where the rows a LOOKUP column reads are: `table`, or `link.table` for a linked record."""
+    if node.ref[0] == "link_child":
+        return f"{node.ref[1]}.{node.ref[2]}"
+    return str(node.ref[1])
+
 
 def record_key(node: Name) -> str:
-    """The key a name is read from in the record: `field`, `link.field` or `@single.field`."""
+    """The key a name is read from in the record: `field`, `link.field`, `@single.field`, or
+    `^record.field` for the outer record of a link filter."""
     kind = node.ref[0]
     if kind == "field":
         return node.ref[1]
     if kind in ("link", "single"):
         return f"{'@' if kind == 'single' else ''}{node.ref[1]}.{node.ref[2]}"
+    if kind == "outer":
+        return f"^{node.ref[1]}.{node.ref[2]}"
     raise AssertionError("child columns are read by aggregates")
 
 
@@ -283,6 +331,43 @@ def _contains(whole: Any, part: str) -> bool:
     return part in whole
 
 
+def _whole(delta: dt.timedelta, unit: int) -> int:
+    """Whole `unit`s (in microseconds) in `delta`, truncated toward zero."""
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    whole = abs(micros) // unit
+    return whole if micros >= 0 else -whole
+
+
+def _add_hours(moment: dt.datetime, hours: int) -> dt.datetime | None:
+    """A datetime `hours` later; null beyond the calendar (years 1 to 9999), as in SQL."""
+    if abs(hours) > MAX_DAYS * 24:
+        return None
+    try:
+        return moment + dt.timedelta(hours=hours)
+    except OverflowError:
+        return None
+
+
+def _in_range(day: dt.date | None) -> dt.date | None:
+    return day if day is not None and CALENDAR_FIRST <= day <= CALENDAR_LAST else None
+
+
+def _workdays_between(start: dt.date, end: dt.date, calendar: Calendar) -> int | None:
+    if _in_range(start) is None or _in_range(end) is None:
+        return None
+    return workdays_between(start, end, calendar)
+
+
+def _add_workdays(day: dt.date, count: int, calendar: Calendar) -> dt.date | None:
+    if _in_range(day) is None or abs(count) > (CALENDAR_LAST - CALENDAR_FIRST).days:
+        return None
+    return _in_range(add_workdays(day, count, calendar)) if count else day
+
+
+_ON_CALENDAR: dict[str, Callable[[Any, Any, Calendar], Any]] = {
+    "WORKDAYS_BETWEEN": _workdays_between,
+    "ADD_WORKDAYS": _add_workdays,
+}
 _STRICT: dict[str, Callable[..., Any]] = {
     "ROUND": _round,
     "ABS": abs,
@@ -293,6 +378,9 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "STARTS_WITH": lambda s, p: s.startswith(p),
     "DAYS_BETWEEN": lambda a, b: (_as_date(b) - _as_date(a)).days,
     "ADD_DAYS": lambda d, n: _add_days(d, n),
+    "HOURS_BETWEEN": lambda a, b: _whole(b - a, 3_600_000_000),
+    "MINUTES_BETWEEN": lambda a, b: _whole(b - a, 60_000_000),
+    "ADD_HOURS": _add_hours,
     "YEAR": lambda d: _as_date(d).year,
     "MONTH": lambda d: _as_date(d).month,
 }

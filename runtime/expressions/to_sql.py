@@ -41,9 +41,12 @@ from sqlalchemy.sql.elements import ColumnElement, Grouping
 from runtime.expressions.checker import Checked
 from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL, Type
+from runtime.model.calendar import CALENDAR_FIRST, CALENDAR_LAST
+from runtime.schema.system import workdays as workdays_table
 from runtime.schema.types import UTCDateTime
 
 SQL = ColumnElement[Any]
+Guard = Callable[[Table, Any], "ColumnElement[bool] | None"]
 
 
 @dataclass
@@ -58,6 +61,17 @@ class SqlScope:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     user_id: int | None = None
     zone: dt.tzinfo = dt.UTC
+    # For an expression a reader wrote: the reader's row scope on a linked table (given the
+    # table and the alias the expression reads it through); out of scope reads as null.
+    guard: Guard | None = None
+    # The app whose working days `formloom_workdays` holds, and what makes those rows exist.
+    app: str = ""
+    workdays_ready: Callable[[], None] | None = None
+    # The child tables of linked forms a LOOKUP reads, by (link field, table field).
+    link_children: dict[tuple[str, str], Table] = field(default_factory=dict)
+    # The values of `record.field` and `parent.field` in a link filter, by outer name: they
+    # become literal parameters, never SQL text.
+    outer: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def to_sql(checked: Checked, scope: SqlScope) -> SQL:
@@ -97,6 +111,8 @@ class _Compiler:
         return cast(null(), target) if target is not None else null()
 
     def compile(self, node: Node) -> SQL:
+        if node.type == NULL:  # the null literal, or a choice among nulls only: null on every row
+            return null()  # (PostgreSQL would type `CASE … THEN NULL ELSE NULL END` as text)
         if isinstance(node, Literal):
             return self.literal(node.value)
         if isinstance(node, Name):
@@ -135,13 +151,28 @@ class _Compiler:
         if node.ref[0] == "field":
             column: SQL = table.c[node.ref[1]]
             return column
+        if node.ref[0] == "outer":
+            value = self.scope.outer.get(node.ref[1], {}).get(node.ref[2])
+            if value is None:
+                return self.typed_null(node.type)
+            if node.type.kind in ("ref", "integer"):
+                return literal(int(value), BigInteger())
+            if node.type.kind == "decimal":
+                return self.literal(Decimal(value))
+            return self.literal(value)
         if node.ref[0] == "single":
             single = self.scope.singles[node.ref[1]]
             first: SQL = select(single.c[node.ref[2]]).order_by(single.c.id).limit(1).scalar_subquery()
             return first
         link, key = node.ref[1], node.ref[2]
         target = self.scope.links[link]
-        subquery: SQL = select(target.c[key]).where(target.c.id == table.c[link]).scalar_subquery()
+        alias = target.alias()  # a link to the form itself must not correlate with the outer row
+        # correlate explicitly: the subquery may sit several levels deep (inside another subquery)
+        stmt = select(alias.c[key]).where(alias.c.id == table.c[link]).correlate(table)
+        guard = self.scope.guard(target, alias) if self.scope.guard is not None else None
+        if guard is not None:
+            stmt = stmt.where(guard)
+        subquery: SQL = stmt.scalar_subquery()
         return subquery
 
     def binary(self, node: Binary) -> SQL:
@@ -184,6 +215,8 @@ class _Compiler:
     def call(self, node: Call) -> SQL:
         if node.aggregate:
             return self.aggregate(node)
+        if node.name == "LOOKUP":
+            return self.lookup(node)
         if node.name in STRICT and any(arg.type == NULL for arg in node.args):
             return self.typed_null(node.type)  # a strict function of null is null
         args = [self.typed_null(arg.type) if arg.type == NULL else self.compile(arg) for arg in node.args]
@@ -204,10 +237,47 @@ class _Compiler:
             if self.pg and node.name in ("MIN", "MAX") and isinstance(column.type, String):
                 value = column.collate("C")
             measure = getattr(func, node.name.lower())(value)
-        stmt = select(measure).where(child.c.parent_id == self.scope.table.c.id).scalar_subquery()
+        owner = self.scope.table
+        stmt = select(measure).where(child.c.parent_id == owner.c.id).correlate(owner).scalar_subquery()
         if node.name == "SUM":
             return func.coalesce(stmt, 0)
         return self.typed(stmt, node.type)
+
+    def lookup(self, node: Call) -> SQL:
+        """The result of the row with the greatest key not above the value, first by position
+        among equal keys: one correlated subquery over the rows (a linked record's rows are
+        read only where the record is in the reader's scope)."""
+        key_name, result_name = node.args[1], node.args[2]
+        assert isinstance(key_name, Name) and isinstance(result_name, Name)
+        ref = key_name.ref
+        if ref[0] == "link_child":
+            rows = self.scope.link_children[(ref[1], ref[2])]
+            owner: SQL = self.scope.table.c[ref[1]]
+        else:
+            rows = self.scope.children[ref[1]]
+            owner = self.scope.table.c.id
+        child = rows.alias()  # its own name: a LOOKUP or aggregate inside must not correlate with it
+        key: SQL = child.c[ref[-1]]
+        result: SQL = child.c[result_name.ref[-1]]
+        value = node.args[0]
+        wanted = self.typed_null(value.type) if value.type == NULL else self.compile(value)
+        ordered_key = key
+        if key_name.type.kind == "text":
+            ordered_key, wanted = self.binary_text(key), self.binary_text(wanted)
+        stmt = (
+            select(result)
+            .where(child.c.parent_id == owner, key.is_not(None), ordered_key <= wanted)
+            .order_by(ordered_key.desc(), child.c.position)
+            .limit(1)
+            .correlate(self.scope.table)
+        )
+        if ref[0] == "link_child" and self.scope.guard is not None:
+            target = self.scope.links[ref[1]]
+            alias = target.alias()
+            guard = self.scope.guard(target, alias)
+            if guard is not None:
+                stmt = stmt.where(exists(select(alias.c.id).where(alias.c.id == owner, guard)))
+        return self.typed(stmt.scalar_subquery(), node.type)
 
     # -- functions -----------------------------------------------------------------
 
@@ -323,6 +393,82 @@ class _Compiler:
         shifted = func.date(day, cast(count, String()).op("||")(literal(" days", String())))
         return case((outside, null()), else_=shifted)
 
+    def micros(self, moment: SQL) -> SQL:
+        """A datetime as whole microseconds since 1970, exactly (no floating point)."""
+        if self.pg:
+            return cast(func.extract("epoch", moment) * 1_000_000, BigInteger())
+        seconds = cast(func.strftime("%s", moment), BigInteger())
+        fraction = func.coalesce(cast(func.substr(moment, 21, 6), BigInteger()), 0)
+        return seconds * 1_000_000 + fraction
+
+    def whole(self, start: SQL, end: SQL, unit: int) -> SQL:
+        """Whole `unit`s (microseconds) from start to end, truncated toward zero."""
+        difference = self.micros(end) - self.micros(start)
+        # integer division truncates toward zero on both databases (SQLAlchemy's `/` would not)
+        whole: SQL = difference.self_group().op("/", return_type=BigInteger())(literal(unit, BigInteger()))
+        return whole
+
+    def fn_hours_between(self, node: Call, args: list[SQL]) -> SQL:
+        return self.whole(args[0], args[1], 3_600_000_000)
+
+    def fn_minutes_between(self, node: Call, args: list[SQL]) -> SQL:
+        return self.whole(args[0], args[1], 60_000_000)
+
+    def fn_add_hours(self, node: Call, args: list[SQL]) -> SQL:
+        moment, hours = args
+        beyond = func.abs(hours) > MAX_DAYS * 24
+        if self.pg:
+            shifted = moment + func.make_interval(0, 0, 0, 0, cast(hours, Integer()))
+            first, last = literal(FIRST_MOMENT, UTCDateTime()), literal(LAST_MOMENT, UTCDateTime())
+            outside = or_(beyond, shifted < first, shifted > last)
+            return case((outside, null()), else_=shifted)
+        whole = func.datetime(moment, cast(hours, String()).op("||")(literal(" hours", String())))
+        later = whole.op("||")(func.substr(moment, 20))  # whole hours keep the fraction of a second
+        julian = func.julianday(moment) + cast(hours, Float()) / 24
+        outside = or_(
+            beyond, julian < func.julianday(FIRST_DAY.isoformat()), julian >= func.julianday("10000-01-01")
+        )
+        return case((outside, null()), else_=later)
+
+    def workday_number(self, day: SQL, *, after: bool = False) -> SQL:
+        """The number of the last working day on or before `day` (`after`: first on or after)."""
+        if self.scope.workdays_ready is not None:
+            self.scope.workdays_ready()
+        rows = workdays_table.alias()  # its own alias: these subqueries nest in one another
+        picked = func.min(rows.c.n) if after else func.max(rows.c.n)
+        near = rows.c.day >= day if after else rows.c.day <= day
+        number: SQL = select(picked).where(rows.c.app == self.scope.app, near).scalar_subquery()
+        return number
+
+    def calendar_range(self, *days: SQL) -> SQL:
+        """True when a day is empty or outside the days the calendar's rows cover."""
+        first, last = literal(CALENDAR_FIRST, Date()), literal(CALENDAR_LAST, Date())
+        return or_(*(or_(d.is_(None), d < first, d > last) for d in days))
+
+    def fn_workdays_between(self, node: Call, args: list[SQL]) -> SQL:
+        start, end = args
+        difference = func.coalesce(self.workday_number(end), 0) - func.coalesce(self.workday_number(start), 0)
+        return case((self.calendar_range(start, end), null()), else_=difference)
+
+    def fn_add_workdays(self, node: Call, args: list[SQL]) -> SQL:
+        day, count = args
+
+        def day_numbered(number: SQL) -> SQL:
+            rows = workdays_table.alias()
+            found: SQL = (
+                select(rows.c.day).where(rows.c.app == self.scope.app, rows.c.n == number).scalar_subquery()
+            )
+            return found
+
+        forward = day_numbered(func.coalesce(self.workday_number(day), 0) + count)
+        backward = day_numbered(self.workday_number(day, after=True) + count)
+        return case(
+            (or_(self.calendar_range(day), count.is_(None)), null()),
+            (count == 0, day),
+            (count > 0, forward),
+            else_=backward,
+        )
+
     def fn_year(self, node: Call, args: list[SQL]) -> SQL:
         return self.part("year", "%Y", args[0])
 
@@ -336,6 +482,11 @@ class _Compiler:
 
 
 STRICT = {
+    "HOURS_BETWEEN",
+    "MINUTES_BETWEEN",
+    "ADD_HOURS",
+    "WORKDAYS_BETWEEN",
+    "ADD_WORKDAYS",
     "ROUND",
     "ABS",
     "LEN",
@@ -349,6 +500,8 @@ STRICT = {
     "MONTH",
 }
 FIRST_DAY, LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
+FIRST_MOMENT = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+LAST_MOMENT = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
 # SQLite rounds binary floats: a decimal tie such as 2.675 is stored a hair below it. Two
 # units in the last place push true ties across, without moving any value that has at
 # most 15 significant digits (see docs/expressions.md).

@@ -52,6 +52,7 @@ FIELD_TYPES: dict[str, Type] = {
     "datetime": DATETIME,
     "link": REF,
     "user": REF,
+    "department": REF,
     "attachment": REF,
     "multi_select": Type("list", item=TEXT),
 }
@@ -73,11 +74,23 @@ class Scope:
     links: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     children: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     singles: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+    # Names whose definitions failed to load (a pack being checked): not judged here.
+    stubs: set[str] = field(default_factory=set)
+    # Outer records a condition may read as `record.field` and `parent.field`: the record being
+    # edited (and, for a child row, the record holding it), apart from the form's own names.
+    # Only a link's `filter` has them; they come first, before links of the same name.
+    outer: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+
+
+OUTER_RECORD = "record"
+OUTER_PARENT = "parent"
 
 
 def field_type(spec: object) -> Type:
     """The expression type of a field definition."""
     kind = str(getattr(spec, "type", ""))
+    if getattr(spec, "stub", False):  # a field that failed to load (runtime/loading/salvage.py)
+        return NULL
     if isinstance(spec, SelectField):
         return Type("text", options=tuple(spec.option_keys()))
     if isinstance(spec, SelectField) is False and kind == "multi_select":
@@ -92,14 +105,19 @@ def scope_for(app: App, form: Form) -> Scope:
     if not form.child:
         fields = {**SYSTEM_NAMES, **fields}
     scope = Scope(form.form, fields)
+    scope.stubs = {f.key for f in form.fields if getattr(f, "stub", False)}
     for spec in form.link_fields():
         target = app.form(spec.to)
         if target is not None:
             scope.links[spec.key] = _lazy(app, target)
+        else:
+            scope.stubs.add(spec.key)
     for table in form.table_fields():
         child = app.form(table.form)
         if child is not None:
             scope.children[table.key] = _lazy(app, child)
+        else:
+            scope.stubs.add(table.key)
     for other in app.forms:
         if other.single and other.form not in fields:
             scope.singles[other.form] = _lazy(app, other)
@@ -108,3 +126,18 @@ def scope_for(app: App, form: Form) -> Scope:
 
 def _lazy(app: App, form: Form) -> Callable[[], Scope]:
     return lambda: scope_for(app, form)
+
+
+def filter_scope(app: App, target: Form, edited: Form, parent: Form | None = None) -> Scope:
+    """The scope of a link's `filter`: the linked form `target`, plus `record.field` for the
+    fields of the record (or child row) being edited and, for a child row, `parent.field`
+    for the record holding it. Only fields with a column are outer names, not their links."""
+    scope = scope_for(app, target)
+    scope.outer[OUTER_RECORD] = lambda: _outer(app, edited)
+    if parent is not None:
+        scope.outer[OUTER_PARENT] = lambda: _outer(app, parent)
+    return scope
+
+
+def _outer(app: App, form: Form) -> Scope:
+    return Scope(form.form, scope_for(app, form).fields)

@@ -12,7 +12,8 @@ PUBLIC = "public"
 class Actor:
     """The caller of the records service.
 
-    `team` holds the ids of the caller's department and every department below it.
+    `team` holds the ids of the caller's department and every department below it;
+    `department_id` is the caller's own department.
     `system` callers (start-up, seeding, the CLI) are not limited by permissions.
     """
 
@@ -24,6 +25,7 @@ class Actor:
     system: bool = False
     language: str = "zh"
     csrf_token: str | None = field(default=None, compare=False)
+    department_id: int | None = None  # the caller's own department (the root of `team`)
 
     @property
     def admin(self) -> bool:
@@ -41,6 +43,7 @@ class Actor:
             self.system,
             self.language,
             self.csrf_token,
+            self.department_id,
         )
 
 

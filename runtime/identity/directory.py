@@ -1,4 +1,9 @@
-"""Users, departments and roles: creating them, and loading the actor of a user."""
+"""Users, departments and roles: creating them, and loading the actor of a user.
+
+Changing a password, taking a role away or deactivating a user ends that user's web
+sessions at once (they sign in again, with the new password and roles); deactivating
+also revokes their API tokens, so activating the user again does not revive them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from runtime.identity.actor import Actor
 from runtime.identity.passwords import check_strength, hash_password
-from runtime.schema.system import departments, user_roles, users
+from runtime.schema.system import departments, sessions, tokens, user_roles, users
 from runtime.schema.types import utcnow
 
 
@@ -73,18 +78,37 @@ def add_role(conn: Connection, username: str, role: str) -> None:
 def remove_role(conn: Connection, username: str, role: str) -> None:
     """Take a role from a user."""
     user_id = user_id_of(conn, username)
-    conn.execute(delete(user_roles).where(user_roles.c.user_id == user_id, user_roles.c.role == role))
+    taken = conn.execute(delete(user_roles).where(user_roles.c.user_id == user_id, user_roles.c.role == role))
+    if taken.rowcount:
+        sign_out(conn, user_id)
 
 
 def set_password(conn: Connection, username: str, password: str) -> None:
     """Replace a user's password."""
     if weak := check_strength(password):
         raise DirectoryError(weak)
-    conn.execute(
-        update(users)
-        .where(users.c.id == user_id_of(conn, username))
-        .values(password_hash=hash_password(password))
-    )
+    user_id = user_id_of(conn, username)
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hash_password(password)))
+    sign_out(conn, user_id)
+
+
+def set_active(conn: Connection, username: str, active: bool) -> None:
+    """Activate or deactivate a user; deactivating ends their sessions and revokes their tokens."""
+    user_id = user_id_of(conn, username)
+    conn.execute(update(users).where(users.c.id == user_id).values(active=active))
+    if not active:
+        sign_out(conn, user_id, revoke_tokens=True)
+
+
+def sign_out(conn: Connection, user_id: int, *, revoke_tokens: bool = False) -> None:
+    """End every web session of a user (and, with `revoke_tokens`, revoke their live API tokens)."""
+    conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    if revoke_tokens:
+        conn.execute(
+            update(tokens)
+            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
 
 def create_department(
@@ -137,8 +161,6 @@ def subtree(conn: Connection, department_id: int | None) -> tuple[int, ...]:
 
 def actor_of_token(conn: Connection, token_hash: str, now: Any) -> Actor | None:
     """The actor behind a live API token, read with its user and roles in one query."""
-    from runtime.schema.system import tokens
-
     stmt = (
         select(
             users.c.id,
@@ -172,6 +194,7 @@ def actor_of_token(conn: Connection, token_hash: str, now: Any) -> Actor | None:
         subtree(conn, row["department_id"]),
         "api",
         language=row["language"] or "zh",
+        department_id=row["department_id"],
     )
 
 
@@ -197,4 +220,5 @@ def load_actor(
         channel,
         language=row["language"] or "zh",
         csrf_token=csrf_token,
+        department_id=row["department_id"],
     )

@@ -1,19 +1,20 @@
-"""Web sessions: a random cookie value (stored hashed), a CSRF token, an expiry; and login throttling."""
+"""Web sessions: a random cookie value (stored hashed), a CSRF token, an expiry.
+
+Sign-in throttling is in `runtime.identity.throttle`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from runtime.identity.tokens import digest
-from runtime.schema.system import login_failures, sessions
+from runtime.schema.system import sessions
 from runtime.schema.types import utcnow
 
 SESSION_HOURS = 12
-MAX_FAILURES = 5
-FAILURE_WINDOW = dt.timedelta(minutes=15)
 
 
 def open_session(conn: Connection, user_id: int) -> tuple[str, str]:
@@ -44,22 +45,3 @@ def session_user(conn: Connection, value: str) -> tuple[int, str] | None:
 def close_session(conn: Connection, value: str) -> None:
     """Log out: the session id stops working at once."""
     conn.execute(delete(sessions).where(sessions.c.id == digest(value)))
-
-
-def throttled(conn: Connection, username: str, address: str) -> bool:
-    """True after too many failed logins for this user or from this address, recently."""
-    since = utcnow() - FAILURE_WINDOW
-    count = conn.execute(
-        select(func.count())
-        .select_from(login_failures)
-        .where(
-            login_failures.c.at > since,
-            (login_failures.c.username == username) | (login_failures.c.address == address),
-        )
-    ).scalar_one()
-    return int(count) >= MAX_FAILURES
-
-
-def note_failure(conn: Connection, username: str, address: str) -> None:
-    """Remember a failed login."""
-    conn.execute(insert(login_failures).values(username=username[:150], address=address[:64], at=utcnow()))

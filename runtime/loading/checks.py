@@ -8,6 +8,8 @@ from typing import Any
 
 from runtime.loading.expression_checks import check_form_expressions
 from runtime.loading.problems import Problem, did_you_mean
+from runtime.loading.record_page_checks import check_record_page
+from runtime.loading.salvage import NOTHING_BROKEN, Broken, is_stub
 from runtime.loading.source import FormSource, PathKey
 from runtime.model import App, Form
 from runtime.model.fields import (
@@ -15,6 +17,7 @@ from runtime.model.fields import (
     TITLE_TYPES,
     AutoNumberField,
     BaseField,
+    DepartmentField,
     LinkField,
     MultiSelectField,
     SelectField,
@@ -22,22 +25,32 @@ from runtime.model.fields import (
     UserField,
     is_expression_default,
 )
+from runtime.model.record_page import RelatedList
 
 MAX_TABLE_NAME = 63
 
 
-def check_app(app: App, where: dict[str, FormSource], known_forms: set[str]) -> list[Problem]:
-    """Every cross-reference problem of a validated app; forms found sound are checked further."""
+def check_app(
+    app: App, where: dict[str, FormSource], known_forms: set[str], broken: Broken = NOTHING_BROKEN
+) -> list[Problem]:
+    """Every cross-reference problem of an app, and of every form's expressions.
+
+    `known_forms` are the keys of every form written, also those that failed to load;
+    `broken` says what failed to load, so that references to it are not reported again.
+    """
     problems: list[Problem] = []
     for form in app.forms:
-        found = list(_check_form(app, form, where[form.form], known_forms))
-        problems.extend(found)
-        if not found:
+        problems.extend(_check_form(app, form, where[form.form], known_forms, broken))
+        problems.extend(check_record_page(app, form, where[form.form], known_forms, broken))
+        keys = [f.key for f in form.fields]
+        if len(set(keys)) == len(keys):  # with a key given twice, expressions would guess which
             problems.extend(check_form_expressions(app, form, where[form.form]))
     return problems
 
 
-def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterator[Problem]:
+def _check_form(
+    app: App, form: Form, at: FormSource, known: set[str], broken: Broken = NOTHING_BROKEN
+) -> Iterator[Problem]:
     keys = [f.key for f in form.fields]
     if form.single and form.child:
         yield at.at(("single",), "a form cannot be both single and child")
@@ -47,7 +60,7 @@ def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterat
             yield at.at(("fields", index, "key"), f"duplicate field key '{field.key}'")
         seen.setdefault(field.key, index)
         yield from _check_field(app, form, field, ("fields", index), at, known)
-    yield from _check_access(app, form, at)
+    yield from _check_access(app, form, at, broken)
     yield from _check_title(form, keys, at)
     yield from _check_layout(form, keys, at)
     yield from _check_list(form, keys, at)
@@ -56,13 +69,13 @@ def _check_form(app: App, form: Form, at: FormSource, known: set[str]) -> Iterat
 BUILT_IN_ROLES = ("admin", "public")
 
 
-def _check_access(app: App, form: Form, at: FormSource) -> Iterator[Problem]:
+def _check_access(app: App, form: Form, at: FormSource, broken: Broken) -> Iterator[Problem]:
     """Roles must be declared by the app; the owner field must be a user field."""
     known = [*BUILT_IN_ROLES, *(r.key for r in app.roles)]
 
     def roles(path: PathKey, names: list[str]) -> Iterator[Problem]:
         for i, name in enumerate(names):
-            if name not in known:
+            if name not in known and not broken.role_known(name):
                 yield at.at(
                     (*path, i), f"unknown role '{name}'{did_you_mean(name, known)}; declare it in app.yaml"
                 )
@@ -72,10 +85,18 @@ def _check_access(app: App, form: Form, at: FormSource) -> Iterator[Problem]:
     for index, field in enumerate(form.fields):
         yield from roles(("fields", index, "hidden_for"), field.hidden_for)
         yield from roles(("fields", index, "read_only_for"), field.read_only_for)
+        if isinstance(field, UserField):
+            yield from roles(("fields", index, "roles"), field.roles)
     if form.owner_field is not None:
         owner = form.field(form.owner_field)
-        if owner is None or owner.type != "user":
+        if not is_stub(owner) and (owner is None or owner.type != "user"):
             yield at.at(("owner_field",), f"the owner field must be a user field of {form.form}")
+    if form.department_field is not None:
+        unit = form.field(form.department_field)
+        if not is_stub(unit) and (unit is None or unit.type != "department"):
+            yield at.at(
+                ("department_field",), f"the department field must be a department field of {form.form}"
+            )
     if form.child and form.permissions:
         yield at.at(("permissions",), "child rows follow their parent's permissions")
 
@@ -96,6 +117,8 @@ def _check_title(form: Form, keys: list[str], at: FormSource) -> Iterator[Proble
 def _check_layout(form: Form, keys: list[str], at: FormSource) -> Iterator[Problem]:
     placed: set[str] = set()
     for s, section in enumerate(form.layout):
+        if isinstance(section, RelatedList):
+            continue  # checked with the record page (runtime/loading/record_page_checks.py)
         for i, name in enumerate(section.fields):
             path = ("layout", s, "fields", i)
             if name not in keys:
@@ -128,8 +151,8 @@ def _check_field(
         yield from _check_table(app, form, field, path, at, known)
     if form.child and isinstance(field, AutoNumberField | TableField):
         yield at.at((*path, "type"), f"a child form cannot have a {field.type} field")
-    if isinstance(field, UserField) and field.default == "current_user" and form.child:
-        yield at.at((*path, "default"), "child rows have no current user default")
+    if isinstance(field, UserField | DepartmentField) and field.default is not None and form.child:
+        yield at.at((*path, "default"), f"child rows have no {field.default} default")
     yield from _check_bounds(field, path, at)
     yield from _check_default(field, path, at)
 

@@ -1,8 +1,16 @@
-"""Load a definition pack (a folder or a single file) into a validated `App`."""
+"""Load a definition pack (a folder or a single file) into a validated `App`.
+
+Every problem of a pack is reported in one run. Each file (or, in a single-file pack,
+each entry of the app's lists) is validated alone; a part in error is reported and then
+salvaged (runtime/loading/salvage.py), and the checks across parts — forms, workflows,
+approvals, automations, dashboards — run on everything that loaded, quiet about
+references to what did not.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +20,24 @@ from runtime.loading.checks import check_app
 from runtime.loading.model_errors import problems_from
 from runtime.loading.problems import DefinitionError, Problem
 from runtime.loading.process_checks import PROCESS_KINDS, check_process
-from runtime.loading.source import FormSource, SourceFile, parse_file
+from runtime.loading.salvage import Broken, names_in, salvage, salvage_fields
+from runtime.loading.source import FormSource, PathKey, SourceFile, parse_file
 from runtime.model import App, Form
 from runtime.model.dashboard import Dashboard
 from runtime.model.process import Approval, Automation, Workflow
 
 APP_FILES = ("app.yaml", "app.yml", "app.json")
 SUFFIXES = (".yaml", ".yml", ".json")
+LISTS = ("forms", *PROCESS_KINDS)  # the app's lists of parts
+# Stand-ins for required app keys in error, so the rest of the pack is still checked.
+APP_PLACEHOLDERS: dict[str, Any] = {"app": "app", "label": {"en": "app"}, "version": "0"}
+
+PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation | Dashboard]] = {
+    "workflows": Workflow,
+    "approvals": Approval,
+    "automations": Automation,
+    "dashboards": Dashboard,
+}
 
 
 def load_pack(path: str | Path) -> App:
@@ -49,20 +68,27 @@ def load_packs(paths: Iterable[str | Path]) -> list[App]:
     return apps
 
 
+@dataclass
+class Parts:
+    """A pack's parts as far as they loaded, each with its place, and what failed."""
+
+    forms: list[tuple[Form, FormSource]] = field(default_factory=list)
+    items: dict[str, list[tuple[Any, FormSource]]] = field(
+        default_factory=lambda: {kind: [] for kind in PROCESS_KINDS}
+    )
+    known: set[str] = field(default_factory=set)  # the key of every form written, loaded or not
+    broken: Broken = field(default_factory=Broken)
+    problems: list[Problem] = field(default_factory=list)
+
+
 def _load_single(path: Path) -> App:
     source = parse_file(path)
     _raise_if(source.problems)
-    app, problems = _validate(App, source, source.data, ())
-    _raise_if(problems)
-    assert isinstance(app, App)
-    _raise_if(_repeated_forms(app, source))
-    where = {f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)}
-    _check(app, where, {f.form for f in app.forms})
-    process_where: dict[tuple[str, str], FormSource] = {}
-    for kind in PROCESS_KINDS:
-        for i, item in enumerate(getattr(app, kind)):
-            process_where[(kind, _process_key(item))] = FormSource(source, (kind, i))
-    _raise_if(check_process(app, process_where))
+    parts = Parts()
+    header = _app_file(source, parts)
+    app = _assemble(header, parts) if header is not None else None
+    _raise_if(parts.problems)
+    assert app is not None
     return app
 
 
@@ -71,49 +97,125 @@ def _load_folder(root: Path) -> App:
     if app_file is None:
         raise DefinitionError([Problem(str(root), 1, 1, "the folder has no app.yaml")])
     source = parse_file(app_file, app_file.name)
-    problems = list(source.problems)
-    app, found = _validate(App, source, source.data, ()) if not problems else (None, [])
-    problems.extend(found)
+    parts = Parts(problems=list(source.problems))
+    header = _app_file(source, parts) if not source.problems else None
+    for path in _files_in(root / "forms"):
+        _part_file(root, path, "forms", parts)
+    for kind in PROCESS_KINDS:
+        for path in _files_in(root / kind):
+            _part_file(root, path, kind, parts)
+    app = _assemble(header, parts) if header is not None else None
+    _raise_if(parts.problems)
+    assert app is not None
+    return app
+
+
+def _app_file(source: SourceFile, parts: Parts) -> App | None:
+    """The app's own keys (its lists go to `parts`); None when they cannot be read at all."""
+    data = source.data
+    app, problems = _validate(App, source, data, ())
+    parts.problems.extend(problems)
+    if isinstance(app, App):
+        for kind in LISTS:
+            raw = data.get(kind) if isinstance(data, dict) else None
+            for index, item in enumerate(getattr(app, kind)):
+                _note_known(kind, raw[index] if isinstance(raw, list) else None, parts)
+                _keep(kind, item, FormSource(source, (kind, index)), parts)
+        return app.model_copy(update={kind: [] for kind in LISTS})
+    if not isinstance(data, dict):
+        return None
+    own = {key: value for key, value in data.items() if key not in LISTS}
+    header = salvage(App.model_validate, own, parts.broken, APP_PLACEHOLDERS).item
+    if not isinstance(header, App):
+        return None
+    if own.get("roles") is not None and not isinstance(own.get("roles"), list):
+        parts.broken.roles = True  # the roles are unknown: role names are not judged
+    for kind in LISTS:
+        raw = data.get(kind)
+        for index, item in enumerate(raw if isinstance(raw, list) else []):
+            _salvage_part(kind, item, source, (kind, index), parts)
+    return header
+
+
+def _part_file(root: Path, path: Path, kind: str, parts: Parts) -> None:
+    """One file of `forms/`, `workflows/`, `approvals/`, `automations/` or `dashboards/`."""
+    source = parse_file(path, str(path.relative_to(root)))
+    parts.problems.extend(source.problems)
+    if source.problems:
+        if kind == "forms":  # unread: its key is most likely its file's name
+            parts.known.add(path.stem)
+            parts.broken.forms.add(path.stem)
+        return
+    model = Form if kind == "forms" else PROCESS_MODELS[kind]
+    item, problems = _validate(model, source, source.data, ())
+    parts.problems.extend(problems)
+    if problems:
+        _salvage_part(kind, source.data, source, (), parts)
+    elif item is not None:
+        _note_known(kind, source.data, parts)
+        _keep(kind, item, FormSource(source, ()), parts)
+
+
+def _salvage_part(kind: str, raw: Any, source: SourceFile, prefix: PathKey, parts: Parts) -> None:
+    """A part in error (already reported): what is left of it, or a note of what failed."""
+    broken = parts.broken
+    _note_known(kind, raw, parts)
+    if not isinstance(raw, dict):
+        return
+    if kind == "forms":
+        label = {"label": {"en": str(raw.get("form") or "form")}}
+        found = salvage(Form.model_validate, raw, broken, label, prepare=salvage_fields)
+    else:
+        found = salvage(PROCESS_MODELS[kind].model_validate, raw, broken)
+    if found.item is None:
+        broken.names.update(names_in(raw))
+        owner = raw.get("form")
+        if kind == "forms" and isinstance(owner, str):
+            broken.forms.add(owner)
+        elif kind == "workflows" and isinstance(owner, str):
+            broken.workflow_forms.add(owner)
+        return
+    _keep(kind, found.item, FormSource(source, prefix, tuple(found.moved.items())), parts)
+
+
+def _note_known(kind: str, raw: Any, parts: Parts) -> None:
+    if kind == "forms" and isinstance(raw, dict) and isinstance(raw.get("form"), str):
+        parts.known.add(raw["form"])
+
+
+def _keep(kind: str, item: Any, at: FormSource, parts: Parts) -> None:
+    if kind == "forms":
+        parts.forms.append((item, at))
+    else:
+        parts.items[kind].append((item, at))
+
+
+def _assemble(header: App, parts: Parts) -> App:
+    """The app with every part that loaded (a key defined twice: the first), checked across parts."""
     forms: list[Form] = []
     where: dict[str, FormSource] = {}
-    if isinstance(app, App):
-        problems.extend(_repeated_forms(app, source))
-        forms.extend(app.forms)
-        where.update({f.form: FormSource(source, ("forms", i)) for i, f in enumerate(app.forms)})
-    known = {f.form for f in forms}
-    for form_file in _form_files(root):
-        form_source = parse_file(form_file, str(form_file.relative_to(root)))
-        problems.extend(form_source.problems)
-        if form_source.problems:
+    for form, at in parts.forms:
+        if form.form in where:
+            parts.problems.append(at.at(("form",), f"form '{form.form}' is defined twice"))
             continue
-        known.update(_raw_form_key(form_source.data))
-        form, found = _validate(Form, form_source, form_source.data, ())
-        problems.extend(found)
-        if found and isinstance(form_source.data, dict):
-            form = _salvage(form_source.data)
-        if isinstance(form, Form):
-            if form.form in where:
-                problems.append(form_source.at(("form",), f"form '{form.form}' is defined twice"))
+        forms.append(form)
+        where[form.form] = at
+    lists: dict[str, list[Any]] = {}
+    process_where: dict[tuple[str, str], FormSource] = {}
+    for kind in PROCESS_KINDS:
+        lists[kind] = []
+        name = kind[:-1]
+        for item, at in parts.items[kind]:
+            key = (kind, _process_key(item))
+            if key in process_where:
+                parts.problems.append(at.at((name,), f"{name} '{key[1]}' is defined twice"))
                 continue
-            forms.append(form)
-            where[form.form] = FormSource(form_source, ())
-    process, process_where = _load_process_files(root, app, source, problems)
-    if isinstance(app, App):
-        full = app.model_copy(update={"forms": forms, **process})
-        problems.extend(check_app(full, where, known))
-        if not problems:
-            problems.extend(check_process(full, process_where))
-    _raise_if(problems)
-    assert isinstance(app, App)
-    return full
-
-
-PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation | Dashboard]] = {
-    "workflows": Workflow,
-    "approvals": Approval,
-    "automations": Automation,
-    "dashboards": Dashboard,
-}
+            lists[kind].append(item)
+            process_where[key] = at
+    app = header.model_copy(update={"forms": forms, **lists})
+    parts.problems.extend(check_app(app, where, parts.known | parts.broken.forms, parts.broken))
+    parts.problems.extend(check_process(app, process_where, parts.broken))
+    return app
 
 
 def _process_key(item: Workflow | Approval | Automation | Dashboard) -> str:
@@ -126,80 +228,10 @@ def _process_key(item: Workflow | Approval | Automation | Dashboard) -> str:
     return item.automation
 
 
-def _load_process_files(
-    root: Path, app: BaseModel | None, app_source: SourceFile, problems: list[Problem]
-) -> tuple[dict[str, list[Any]], dict[tuple[str, str], FormSource]]:
-    """Workflows, approvals and automations: from the app file's lists and their own folders."""
-    found: dict[str, list[Any]] = {}
-    where: dict[tuple[str, str], FormSource] = {}
-    for kind, model in PROCESS_MODELS.items():
-        items: list[Any] = list(getattr(app, kind)) if isinstance(app, App) else []
-        for index, item in enumerate(items):
-            where[(kind, _process_key(item))] = FormSource(app_source, (kind, index))
-        for path in _files_in(root / kind):
-            source = parse_file(path, str(path.relative_to(root)))
-            problems.extend(source.problems)
-            if source.problems:
-                continue
-            item, errors = _validate(model, source, source.data, ())
-            problems.extend(errors)
-            if item is None:
-                continue
-            key = (kind, _process_key(item))  # type: ignore[arg-type]
-            if key in where:
-                name = kind[:-1]
-                problems.append(source.at((name,), f"{name} '{key[1]}' is defined twice"))
-                continue
-            items.append(item)
-            where[key] = FormSource(source, ())
-        found[kind] = items
-    return found, where
-
-
-def _salvage(data: dict[str, Any]) -> Form | None:
-    """The form with its invalid fields replaced by plain ones, to check the rest of it."""
-    fields = data.get("fields")
-    if not isinstance(fields, list):
-        return None
-    plain = []
-    for raw in fields:
-        try:
-            Form.model_validate({**data, "fields": [raw], "layout": [], "list": {}})
-            plain.append(raw)
-        except ValidationError:
-            key = raw.get("key") if isinstance(raw, dict) else None
-            if isinstance(key, str):
-                plain.append({"key": key, "type": "long_text"})
-    try:
-        return Form.model_validate({**data, "fields": plain})
-    except ValidationError:
-        return None
-
-
-def _repeated_forms(app: App, source: SourceFile) -> list[Problem]:
-    seen: set[str] = set()
-    problems = []
-    for index, form in enumerate(app.forms):
-        if form.form in seen:
-            problems.append(source.at(("forms", index, "form"), f"form '{form.form}' is defined twice"))
-        seen.add(form.form)
-    return problems
-
-
-def _form_files(root: Path) -> list[Path]:
-    return _files_in(root / "forms")
-
-
 def _files_in(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
-
-
-def _raw_form_key(data: Any) -> set[str]:
-    if isinstance(data, dict) and isinstance(data.get("form"), str):
-        return {data["form"]}
-    return set()
 
 
 def _validate(
@@ -211,10 +243,6 @@ def _validate(
         return model.model_validate(data), []
     except ValidationError as exc:
         return None, problems_from(exc, model, source, data, prefix)
-
-
-def _check(app: App, where: dict[str, FormSource], known: set[str]) -> None:
-    _raise_if(check_app(app, where, known))
 
 
 def _raise_if(problems: list[Problem]) -> None:

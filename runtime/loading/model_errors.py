@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime.loading.problems import Problem, did_you_mean
 from runtime.loading.source import PathKey, SourceFile
+from runtime.model.app import LAYOUT_TAGS
 from runtime.model.fields import FIELD_TYPES
 
 Loc = tuple[str | int, ...]
@@ -48,12 +49,13 @@ def problems_from(
 
 
 def data_path(raw: Any, loc: Loc) -> PathKey:
-    """The path in the data for a pydantic loc: union tags such as 'text' are dropped."""
+    """The path in the data for a pydantic loc: union tags such as 'text' (a field's type) or
+    'RelatedList' (a kind of layout item) are dropped."""
     path: list[str | int] = []
     node = raw
     for part in loc:
         is_tag = isinstance(node, dict) and isinstance(part, str) and part not in node
-        if is_tag and node.get("type") == part:
+        if (is_tag and node.get("type") == part) or part in LAYOUT_TAGS:
             continue
         path.append(part)
         if isinstance(node, dict) and isinstance(part, str):
@@ -114,7 +116,7 @@ def _step(tp: Any, part: str | int) -> list[Any]:
             fields = {(f.alias or n): f for n, f in member.model_fields.items()}
             if isinstance(part, str) and part in fields:
                 found.append(fields[part].annotation)
-            elif _tag(member) == part:
+            elif _tag(member) == part or (part in LAYOUT_TAGS and member.__name__ == part):
                 found.append(member)
     return found
 

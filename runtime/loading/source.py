@@ -179,11 +179,27 @@ class FormSource:
 
     source: SourceFile
     prefix: PathKey
+    # Lists that lost items when a part in error was salvaged (runtime/loading/salvage.py):
+    # (path of the list, written index of each item kept).
+    moved: tuple[tuple[PathKey, tuple[int, ...]], ...] = ()
+
+    def place(self, path: PathKey) -> PathKey:
+        """The full path in the file of `path` inside this form (or other part)."""
+        if not self.moved:
+            return (*self.prefix, *path)
+        moved = dict(self.moved)
+        written: list[str | int] = []
+        for part in path:
+            kept = moved.get(tuple(written))
+            if isinstance(part, int) and kept is not None and part < len(kept):
+                part = kept[part]
+            written.append(part)
+        return (*self.prefix, *written)
 
     def at(self, path: PathKey, message: str, *, key: bool = False) -> Problem:
         """A problem at `path` inside this form."""
-        return self.source.at((*self.prefix, *path), message, key=key)
+        return self.source.at(self.place(path), message, key=key)
 
     def inside(self, path: PathKey, offset: int, text: str, message: str) -> Problem:
         """A problem at character `offset` of the expression text at `path`."""
-        return self.source.inside((*self.prefix, *path), offset, text, message)
+        return self.source.inside(self.place(path), offset, text, message)

@@ -3,5 +3,17 @@
 from runtime.model.app import App, Form, ListView, Section
 from runtime.model.common import Labels
 from runtime.model.fields import FIELD_TYPES, Field, Option
+from runtime.model.record_page import MakeAction, RelatedList
 
-__all__ = ["FIELD_TYPES", "App", "Field", "Form", "Labels", "ListView", "Option", "Section"]
+__all__ = [
+    "FIELD_TYPES",
+    "App",
+    "Field",
+    "Form",
+    "Labels",
+    "ListView",
+    "MakeAction",
+    "Option",
+    "RelatedList",
+    "Section",
+]

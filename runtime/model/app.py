@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import Discriminator, Tag, field_validator
 from pydantic import Field as Spec
-from pydantic import field_validator
 
+from runtime.model.calendar import Calendar
 from runtime.model.common import Identifier, Label, Strict
 from runtime.model.dashboard import Dashboard
 from runtime.model.fields import Expression, Field, LinkField, TableField
 from runtime.model.process import Approval, Automation, Workflow
+from runtime.model.record_page import MakeAction, RelatedList
 
 SORT_KEY = r"^-?[a-z][a-z0-9_]*$"
 
@@ -27,6 +29,23 @@ class Section(Strict):
     columns: int = Spec(default=1, ge=1, le=4)
     tab: Label | None = None
     fields: list[Identifier] = Spec(min_length=1)
+
+
+# The tags of the layout's two kinds of items (they appear in validation error locations).
+LAYOUT_TAGS = ("Section", "RelatedList")
+
+
+def _layout_kind(value: Any) -> str:
+    """A layout item with `related` is a related list; anything else is read as a section."""
+    if isinstance(value, dict):
+        return "RelatedList" if "related" in value else "Section"
+    return "RelatedList" if isinstance(value, RelatedList) else "Section"
+
+
+LayoutItem = Annotated[
+    Annotated[Section, Tag("Section")] | Annotated[RelatedList, Tag("RelatedList")],
+    Discriminator(_layout_kind),
+]
 
 
 class Rule(Strict):
@@ -88,17 +107,35 @@ class Form(Strict):
     single: bool = False
     renamed_from: Identifier | None = None
     fields: list[Field] = Spec(min_length=1)
-    layout: list[Section] = Spec(default_factory=list)
+    layout: list[LayoutItem] = Spec(default_factory=list)
     list_view: ListView = Spec(default_factory=ListView, alias="list")
     rules: list[Rule] = Spec(default_factory=list)
     duplicates: list[list[Identifier]] = Spec(default_factory=list)
     owner_field: Identifier | None = None
+    department_field: Identifier | None = None  # a department field the `team` scope counts too
     permissions: list[Permission] = Spec(default_factory=list)
+    actions: list[MakeAction] = Spec(default_factory=list)
 
     @property
     def key(self) -> str:
         """The form's key."""
         return self.form
+
+    def sections(self) -> list[Section]:
+        """The layout's sections of fields (without its related lists)."""
+        return [item for item in self.layout if isinstance(item, Section)]
+
+    def related_lists(self) -> list[RelatedList]:
+        """The layout's related lists, in order."""
+        return [item for item in self.layout if isinstance(item, RelatedList)]
+
+    def related_list(self, relation: str) -> RelatedList | None:
+        """The related list of `relation` (`form.link`), if the layout has one."""
+        return next((r for r in self.related_lists() if r.related == relation), None)
+
+    def action(self, key: str) -> MakeAction | None:
+        """The make action with this key, if any."""
+        return next((a for a in self.actions if a.key == key), None)
 
     def field(self, key: str) -> Field | None:
         """The field with this key, if any."""
@@ -127,6 +164,7 @@ class App(Strict):
     default_region: str = Spec(default="CN", pattern=r"^[A-Z]{2}$")
     currency: str = Spec(default="CNY", pattern=r"^[A-Z]{3}$")
     timezone: str = "UTC"
+    calendar: Calendar = Spec(default_factory=Calendar)
     roles: list[Role] = Spec(default_factory=list)
     forms: list[Form] = Spec(default_factory=list)
     workflows: list[Workflow] = Spec(default_factory=list)

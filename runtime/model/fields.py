@@ -24,6 +24,8 @@ def is_expression_default(value: object) -> bool:
     return isinstance(value, str) and value.lstrip().startswith("=")
 
 
+# A department's key, as `formloom department create` was given it (60 characters at most).
+DepartmentKey = Annotated[str, Spec(min_length=1, max_length=60)]
 AUTO_NUMBER_TOKENS = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
 
 
@@ -52,8 +54,12 @@ class BaseField(Strict):
     hidden_for: list[Identifier] = Spec(default_factory=list)
     read_only_for: list[Identifier] = Spec(default_factory=list)
     formula: Expression | None = None
+    reveals_hidden: bool = False  # the formula or default may show what hidden fields hold, on purpose
     visible_when: Expression | None = None
     required_when: Expression | None = None
+    # A value carried from the record (usually through a link): `opportunity.account`.
+    fetch: Expression | None = None
+    fetch_mode: Literal["follow", "default"] = "follow"
 
     def title(self, language: str = "en") -> str:
         """The label shown to users; the key when no label is given."""
@@ -255,6 +261,8 @@ class LinkField(BaseField):
     to: Identifier
     on_delete: Literal["restrict", "set_null"] = "restrict"
     unique: bool = False
+    # A condition on the linked form's records: which ones the link accepts and offers.
+    filter: Expression | None = None
 
 
 class TableField(BaseField):
@@ -265,10 +273,23 @@ class TableField(BaseField):
 
 
 class UserField(BaseField):
-    """A reference to a Formloom user."""
+    """A reference to a Formloom user, optionally limited to users of some roles or departments.
+
+    `roles`: the user must hold one of them; `within`: the user must belong to one of these
+    departments (by key) or a department below it. Both given: both must hold.
+    """
 
     type: Literal["user"]
     default: Literal["current_user"] | None = None
+    roles: list[Identifier] = Spec(default_factory=list)
+    within: list[DepartmentKey] = Spec(default_factory=list)
+
+
+class DepartmentField(BaseField):
+    """A reference to a department of the org chart (`formloom_departments`)."""
+
+    type: Literal["department"]
+    default: Literal["current_user_department"] | None = None
 
 
 class AutoNumberField(BaseField):
@@ -320,6 +341,7 @@ Field = Annotated[
     | LinkField
     | TableField
     | UserField
+    | DepartmentField
     | AutoNumberField
     | AttachmentField,
     Spec(discriminator="type"),
@@ -343,6 +365,7 @@ FIELD_TYPES: tuple[str, ...] = (
     "link",
     "table",
     "user",
+    "department",
     "auto_number",
     "attachment",
 )

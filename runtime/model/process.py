@@ -18,25 +18,36 @@ from pydantic_core import PydanticCustomError
 from runtime.model.common import Identifier, Label, Strict
 from runtime.model.fields import Expression
 
-DURATION_RE = re.compile(r"^\s*(\d+\s*[mhdw]\s*)+$")
-DURATION_PART = re.compile(r"(\d+)\s*([mhdw])")
+DURATION_RE = re.compile(r"^\s*(\d+\s*(wd|[mhdw])\s*)+$")
+DURATION_PART = re.compile(r"(\d+)\s*(wd|[mhdw])")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+WORKDAY = "wd"  # working days on the app's calendar
 ANY_STATE = "*"
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """`"20h"`, `"3d"`, `"1d 12h"`, `"90m"` as a timedelta."""
-    total = dt.timedelta()
+    """`"20h"`, `"3d"`, `"1d 12h"`, `"90m"` as a timedelta (working days count as days)."""
+    workdays, clock = split_duration(text)
+    return clock + dt.timedelta(days=workdays)
+
+
+def split_duration(text: str) -> tuple[int, dt.timedelta]:
+    """A duration as working days (`wd`) and clock time (the other units)."""
+    workdays, clock = 0, dt.timedelta()
     for amount, unit in DURATION_PART.findall(text):
-        total += dt.timedelta(**{UNITS[unit]: int(amount)})
-    return total
+        if unit == WORKDAY:
+            workdays += int(amount)
+        else:
+            clock += dt.timedelta(**{UNITS[unit]: int(amount)})
+    return workdays, clock
 
 
 def _check_duration(value: str) -> str:
     if not DURATION_RE.match(value):
         raise PydanticCustomError(
             "duration",
-            "invalid duration '{value}': use a number and a unit m, h, d or w, such as '20h' or '1d 12h'",
+            "invalid duration '{value}': use a number and a unit m, h, d, w or wd (working days), "
+            "such as '20h', '1d 12h' or '2wd'",
             {"value": value},
         )
     return value
@@ -49,11 +60,18 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, dict | str) else value
 
 
+ASSIGNEES = "assignees"  # in an approval step: the users holding its open tasks
+RECIPIENT_SOURCES = ("role", "users", "user_field", "manager", "expression", "assignees", "submitter")
+
+
 class Recipient(Strict):
-    """Where users come from: exactly one of role, users, user_field, manager or expression.
+    """Where users come from: exactly one of role, users, user_field, manager, expression,
+    assignees or submitter.
 
     `manager: N` is the manager N levels up the org chart from the user in `of` (a user
-    field of the record), or from the submitter of an approval, or else the record's creator.
+    field of the record, or `assignees` in an approval step), or from the submitter of an
+    approval, or else the record's creator. `assignees: true` (approval steps) are the
+    users holding the step's open tasks; `submitter: true` is whoever started the approval.
     """
 
     role: Identifier | None = None
@@ -62,14 +80,16 @@ class Recipient(Strict):
     manager: int | None = Spec(default=None, ge=1, le=10)
     of: Identifier | None = None
     expression: Expression | None = None
+    assignees: bool = False
+    submitter: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> Recipient:
-        given = [k for k in ("role", "users", "user_field", "manager", "expression") if getattr(self, k)]
+        given = [k for k in RECIPIENT_SOURCES if getattr(self, k)]
         if len(given) != 1:
             raise PydanticCustomError(
                 "recipient",
-                "give exactly one of role, users, user_field, manager or expression",
+                "give exactly one of role, users, user_field, manager, expression, assignees or submitter",
             )
         if self.of is not None and self.manager is None:
             raise PydanticCustomError("recipient", "'of' goes with 'manager'")
@@ -156,12 +176,19 @@ class Effect(Strict):
 
 
 class State(Strict):
-    """A state of a workflow; `initial` marks where new records start."""
+    """A state of a workflow; `initial` marks where new records start.
+
+    `material` lists what may not change while a record is in the state (fields, table
+    fields, or expressions whose value may not change); a change is refused with 409
+    `material` and `change_message`.
+    """
 
     key: Identifier
     label: Label | None = None
     initial: bool = False
     final: bool = False
+    material: list[str] = Spec(default_factory=list)
+    change_message: Label | None = None
 
 
 class Transition(Strict):
@@ -267,6 +294,14 @@ class ApprovalStep(Strict):
     percent: int | None = Spec(default=None, ge=1, le=100)
     count: int | None = Spec(default=None, ge=1, le=100)
     reject_to: str = "start"
+    cc: Annotated[list[Recipient], BeforeValidator(_as_list)] = Spec(default_factory=list)
+    add_approvers: Literal["none", "before", "after", "both"] = "none"
+    remind_after: Duration | None = None
+    remind_to: Annotated[list[Recipient], BeforeValidator(_as_list)] = Spec(default_factory=list)
+    escalate_after: Duration | None = None
+    escalate: Literal["reassign", "add"] = "add"
+    auto_after: Duration | None = None
+    auto_action: Literal["approve", "reject", "return"] | None = None
 
     @model_validator(mode="after")
     def _mode_figures(self) -> ApprovalStep:
@@ -274,14 +309,30 @@ class ApprovalStep(Strict):
             raise PydanticCustomError("step", "'percent' goes with mode 'percent', and it needs one")
         if (self.mode == "count") != (self.count is not None):
             raise PydanticCustomError("step", "'count' goes with mode 'count', and it needs one")
+        if (self.auto_after is None) != (self.auto_action is None):
+            raise PydanticCustomError("step", "'auto_after' and 'auto_action' go together")
+        if self.remind_to and self.remind_after is None:
+            raise PydanticCustomError("step", "'remind_to' goes with 'remind_after'")
         return self
+
+    def deadlines(self) -> list[tuple[str, str]]:
+        """(what, after) for each deadline of the step: remind, escalate, auto."""
+        found = [("remind", self.remind_after), ("escalate", self.escalate_after), ("auto", self.auto_after)]
+        return [(what, after) for what, after in found if after is not None]
 
 
 class Approval(Strict):
     """Ordered approval steps on a form's records.
 
     It starts through a `start_approval` effect or, with `starts_when`, after any write
-    that makes the condition true. The record is locked while it runs.
+    that makes the condition true. Without `material`, the record is locked while it runs
+    (`lock`). With `material`, the approval guards what it approved — fields, table fields
+    or expressions — while it runs and after it approved, until the record moves into a
+    state of `released_in` (default: the workflow's initial state) or the approval starts
+    again: a change is refused (`on_change: refuse`, 409 `material`) or saved and approved
+    again (`reapprove`: `on_reapprove` runs, then the approval starts from its first step
+    that applies). The submitter may withdraw it while nobody has decided (`on_withdrawn`)
+    and nudge the approvers once per `nudge_every`.
     """
 
     approval: Identifier
@@ -292,8 +343,17 @@ class Approval(Strict):
     no_self_approval: bool = True
     distinct_approvers: bool = False
     lock: bool = True
+    material: list[str] = Spec(default_factory=list)
+    on_change: Literal["refuse", "reapprove"] = "refuse"
+    change_message: Label | None = None
+    released_in: list[Identifier] = Spec(default_factory=list)
+    cc: Annotated[list[Recipient], BeforeValidator(_as_list)] = Spec(default_factory=list)
+    withdraw: bool = True
+    nudge_every: Duration = "1h"
     on_approved: list[Effect] = Spec(default_factory=list)
     on_rejected: list[Effect] = Spec(default_factory=list)
+    on_reapprove: list[Effect] = Spec(default_factory=list)
+    on_withdrawn: list[Effect] = Spec(default_factory=list)
 
     def step_index(self, name: str) -> int | None:
         """The position of a step, if it exists."""

@@ -3,11 +3,13 @@
 Starting an approval opens an instance on the current definition version and moves
 to the first step whose `when` holds. A step resolves its approvers (role, users,
 user field, manager N levels up, expression), drops the submitter when self-approval
-is off and earlier approvers when approvers must differ, and opens one task each.
-Each decision is counted against the step's mode; a passed step moves on, the last
-one approves. A rejection goes back to the step's `reject_to` (a new round of tasks)
-or ends the approval rejected. Outcomes run `on_approved` / `on_rejected` effects —
-typically a transition. Every start, decision, comment and outcome is in the history.
+is off and earlier approvers when approvers must differ, and opens one task each (and
+schedules the step's deadlines). Each decision is counted against the step's mode; a
+passed step moves on, the last one approves. A rejection goes back to the step's
+`reject_to` (a new round of tasks) or ends the approval rejected. Outcomes run
+`on_approved` / `on_rejected` effects — typically a transition — and tell the
+submitter and the people copied. Every start, decision, comment and outcome is in the
+history. Delegation, added approvers, withdrawal and nudges are in `approval_actions`.
 """
 
 from __future__ import annotations
@@ -20,27 +22,28 @@ from sqlalchemy import Connection, func, insert, select, update
 from runtime.identity.actor import Actor
 from runtime.model import App
 from runtime.model.process import Approval, ApprovalStep
+from runtime.process import deadlines, tasks
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds, value_of
 from runtime.process.history import note
-from runtime.process.notifications import notify
+from runtime.process.notices import OUTCOMES, tell
 from runtime.process.recipients import active, resolve
-from runtime.records.errors import Conflict, FieldProblem, NotAllowed, NotFound, invalid
-from runtime.schema.system import process_instances, tasks, user_roles, users
+from runtime.records.errors import Conflict, FieldProblem, NotFound, invalid
+from runtime.schema.system import process_instances, user_roles
+from runtime.schema.system import tasks as task_table
 
 if TYPE_CHECKING:
     from runtime.process.engine import ProcessEngine, Target
 
 FALLBACK_ROLE = "admin"
 DECISIONS = ("approved", "rejected")
-NEW_TASK = {
-    "zh": "待您审批：{{ form }} #{{ record.id }}",
-    "en": "Waiting for your approval: {{ form }} #{{ record.id }}",
-}
 
 
 def start(engine: ProcessEngine, conn: Connection, target: Target, key: str, actor: Actor) -> int:
-    """Start approval `key` on the record as submitted by `actor`; answers the instance id."""
+    """Start approval `key` on the record as submitted by `actor`; answers the instance id.
+
+    An earlier approved instance of the same approval stops guarding the record.
+    """
     if engine.running_approval(conn, target, key) is not None:
         raise Conflict([FieldProblem(None, "in_approval", f"approval '{key}' is already in progress")])
     app_key, form, record_id = target.where
@@ -50,6 +53,20 @@ def start(engine: ProcessEngine, conn: Connection, target: Target, key: str, act
     if approval is None:
         raise NotFound("approval", key)
     now = engine.now()
+    table = process_instances
+    conn.execute(
+        update(table)
+        .where(
+            table.c.app == app_key,
+            table.c.form == form,
+            table.c.record_id == record_id,
+            table.c.kind == "approval",
+            table.c.definition == key,
+            table.c.state == "approved",
+            table.c.released_at.is_(None),
+        )
+        .values(released_at=now)
+    )
     values = dict(
         app=app_key,
         kind="approval",
@@ -65,9 +82,9 @@ def start(engine: ProcessEngine, conn: Connection, target: Target, key: str, act
         started_at=now,
         version=1,
     )
-    instance_id = _new_id(conn.execute(insert(process_instances).values(**values)))
+    instance_id = tasks.new_id(conn.execute(insert(table).values(**values)))
     note(conn, target, "approval_started", actor, {"approval": key})
-    _advance(engine, conn, target, definition, approval, _instance(conn, instance_id), 0, actor)
+    advance(engine, conn, target, definition, approval, tasks.instance_row(conn, instance_id), 0, actor)
     return instance_id
 
 
@@ -100,10 +117,11 @@ def decide(
     """Approve or reject one of the actor's open tasks, and move the approval on.
 
     A rejection may name where the request goes back to (`to_step`: an earlier step, or
-    `start`); without it, the step's `reject_to` decides.
+    `start`); without it, the step's `reject_to` decides. The decision of an approver
+    someone added before themselves hands the task back to them (approved) or rejects
+    theirs with it.
     """
-    task = _open_task(conn, task_id, actor)
-    instance = _instance(conn, task["instance_id"], lock=True)
+    task, instance = tasks.claim(engine, conn, task_id, actor)
     target = engine.target(instance["app"], instance["form"], instance["record_id"])
     definition = engine.versions.app(conn, instance["app"], instance["definition_version"])
     approval = definition.approval(instance["definition"])
@@ -115,71 +133,75 @@ def decide(
         if decision != "rejected" or to_step not in ("start", *earlier):
             choices = ", ".join(["start", *earlier])
             raise invalid("to_step", "invalid", f"a rejection goes back to one of: {choices}")
-    now = engine.now()
-    conn.execute(
-        update(tasks).where(tasks.c.id == task_id).values(status=decision, comment=comment, decided_at=now)
-    )
+    tasks.close_task(conn, engine, task, status=decision, comment=comment, decided_at=engine.now())
     step = approval.steps[task["step_index"]]
-    changes = {"approval": approval.approval, "step": step.name, "task": task_id}
+    changes: dict[str, Any] = {"approval": approval.approval, "step": step.name, "task": task_id}
     if comment:
         changes["comment"] = comment[:2000]
     if task["on_behalf_of"] is not None:
         changes["on_behalf_of"] = task["on_behalf_of"]
     note(conn, target, "approve" if decision == "approved" else "reject", actor, changes)
-    outcome = _step_outcome(conn, instance, step)
+    if task["kind"] == "consult" and not _consulted(
+        engine, conn, target, approval, step, task, decision, comment
+    ):
+        engine.bump(conn, instance)
+        return
+    outcome = step_outcome(conn, instance, step)
     if outcome is None:
         engine.bump(conn, instance)
         return
-    _close_open_tasks(conn, instance)
-    acting = engine.engine_actor(actor, "approval")
-    if outcome == "approved":
-        _advance(engine, conn, target, definition, approval, instance, task["step_index"] + 1, acting)
-    else:
-        back_to = to_step or step.reject_to
-        _rejected(engine, conn, target, definition, approval, instance, step, acting, comment, back_to)
+    conclude(
+        engine,
+        conn,
+        target,
+        definition,
+        approval,
+        instance,
+        task["step_index"],
+        outcome,
+        actor,
+        comment,
+        to_step,
+    )
 
 
-def reassign(
+def conclude(
     engine: ProcessEngine,
     conn: Connection,
-    task_id: int,
+    target: Target,
+    definition: App,
+    approval: Approval,
+    instance: Any,
+    index: int,
+    outcome: str,
     actor: Actor,
-    to_user: Any,
     comment: str | None,
-    mode: str,
-) -> int:
-    """Delegate (act on the assignee's behalf) or transfer a task to another user; the new task id."""
-    task = _open_task(conn, task_id, actor)
-    if isinstance(to_user, bool) or not isinstance(to_user, int):
-        raise invalid("to", "type", "expected a user id")
-    if to_user == actor.user_id or not active(conn, [to_user]):
-        raise invalid("to", "invalid", "choose another active user")
-    instance = _instance(conn, task["instance_id"], lock=True)
-    definition = engine.versions.app(conn, instance["app"], instance["definition_version"])
-    approval = definition.approval(instance["definition"])
-    assert approval is not None
-    if approval.no_self_approval and to_user == instance["submitter"]:
-        raise invalid("to", "self_approval", "the submitter cannot approve their own request")
-    holders = conn.execute(
-        select(tasks.c.assignee_id).where(
-            tasks.c.instance_id == instance["id"], tasks.c.round == task["round"], tasks.c.status == "open"
+    to_step: str | None = None,
+    *,
+    returned: bool = False,
+) -> None:
+    """A step is decided: close its other tasks, copy its `cc`, and move on or go back."""
+    tasks.close_open(conn, engine, instance)
+    step = approval.steps[index]
+    acting = engine.engine_actor(actor, "approval")
+    if step.cc:
+        _copy(
+            engine,
+            conn,
+            target,
+            approval,
+            step,
+            instance,
+            step.cc,
+            OUTCOMES["passed" if outcome == "approved" else "rejected"],
         )
-    ).scalars()
-    if to_user in set(holders):
-        raise invalid("to", "duplicate", "that user already holds a task of this step")
-    status = "delegated" if mode == "delegate" else "transferred"
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(status=status, comment=comment, decided_at=engine.now())
-    )
-    behalf = (task["on_behalf_of"] or task["assignee_id"]) if mode == "delegate" else None
-    new_id = _open(conn, engine, instance, task["step"], task["step_index"], [to_user], behalf)[0]
-    target = engine.target(instance["app"], instance["form"], instance["record_id"])
-    note(conn, target, mode, actor, {"task": task_id, "to": to_user, "comment": comment, "new_task": new_id})
-    _tell_assignees(engine, conn, target, [to_user])
-    engine.bump(conn, instance)
-    return new_id
+    if outcome == "approved":
+        advance(engine, conn, target, definition, approval, instance, index + 1, acting)
+    else:
+        back_to = "start" if returned else (to_step or step.reject_to)
+        _rejected(
+            engine, conn, target, definition, approval, instance, step, acting, comment, back_to, returned
+        )
 
 
 def cancel_running(
@@ -187,15 +209,25 @@ def cancel_running(
 ) -> None:
     """End the record's running approvals (the record was withdrawn by a transition)."""
     while (running := engine.running_approval(conn, target)) is not None:
-        _close_open_tasks(conn, running)
+        tasks.close_open(conn, engine, running)
         engine.bump(conn, running, state="cancelled", ended_at=engine.now())
         note(conn, target, "approval_cancelled", actor, {"approval": running["definition"], "reason": reason})
+
+
+def supersede(engine: ProcessEngine, conn: Connection, target: Target, instance: Any) -> None:
+    """An approval a material change touched: a running one ends cancelled, an approved one is released."""
+    current = tasks.instance_row(conn, instance["id"])
+    if current["state"] == "running":
+        tasks.close_open(conn, engine, current)
+        engine.bump(conn, current, state="cancelled", ended_at=engine.now())
+    else:
+        engine.bump(conn, current, released_at=engine.now())
 
 
 # -- moving through steps ----------------------------------------------------------------
 
 
-def _advance(
+def advance(
     engine: ProcessEngine,
     conn: Connection,
     target: Target,
@@ -207,22 +239,70 @@ def _advance(
 ) -> None:
     """Open the first applicable step from `index`, or finish approved."""
     row = engine.stored(conn, target)
+    instance = tasks.instance_row(conn, instance["id"])
     for position in range(index, len(approval.steps)):
         step = approval.steps[position]
-        condition = engine.expr(definition, target.form.key, step.when)
-        if not holds(condition, engine.context(conn, target, row, [condition]), instance["submitted_by"]):
+        if not step_applies(engine, conn, target, definition, step, row, instance["submitted_by"]):
             continue
-        people = _approvers(engine, conn, target, definition, approval, position, instance, row)
+        people = approvers(engine, conn, target, definition, approval, position, instance, row)
         round_ = instance["round"] + 1
         engine.bump(conn, instance, step=position, round=round_, entered_at=engine.now())
-        _open(conn, engine, {**dict(instance), "round": round_}, step.name, position, people, None)
-        _tell_assignees(engine, conn, target, people)
+        current = {**dict(instance), "round": round_}
+        hand_out(engine, conn, target, current, approval, step, people)
+        deadlines.schedule(engine, conn, target, current, step, position)
         return
     engine.bump(conn, instance, state="approved", step=None, ended_at=engine.now())
     note(conn, target, "approved", actor, {"approval": approval.approval})
+    _tell_outcome(engine, conn, target, approval, None, instance, "approved", None)
     run_effects(
         engine, conn, target, definition, approval.on_approved, actor, submitter=instance["submitted_by"]
     )
+
+
+def hand_out(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    instance: Any,
+    approval: Approval,
+    step: ApprovalStep | None,
+    people: list[int],
+    *,
+    message: str = "task",
+    kind: str = "approve",
+    behalf: int | None = None,
+    **values: Any,
+) -> list[int]:
+    """Open a task (or copy) of the instance's round for each person and tell them; the task ids."""
+    name = step.name if step is not None else ""
+    index = approval.step_index(name) if step is not None else None
+    ids = tasks.open_tasks(conn, engine, instance, name, -1 if index is None else index, people, behalf, kind)
+    tell(
+        engine,
+        conn,
+        target,
+        people,
+        message,
+        approval,
+        step,
+        tasks_of=dict(zip(people, ids, strict=True)),
+        **values,
+    )
+    return ids
+
+
+def step_applies(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    definition: App,
+    step: ApprovalStep,
+    row: dict[str, Any],
+    submitter: int | None,
+) -> bool:
+    """True when the step's `when` holds for the record."""
+    condition = engine.expr(definition, target.form.key, step.when)
+    return holds(condition, engine.context(conn, target, row, [condition]), submitter)
 
 
 def _rejected(
@@ -236,26 +316,109 @@ def _rejected(
     actor: Actor,
     comment: str | None,
     back_to: str,
+    returned: bool,
 ) -> None:
     back = approval.step_index(back_to) if back_to != "start" else None
     if back is not None:
         note(conn, target, "sent_back", actor, {"approval": approval.approval, "to_step": back_to})
-        _advance(engine, conn, target, definition, approval, _instance(conn, instance["id"]), back, actor)
+        to = approval.steps[back]
+        _tell_outcome(engine, conn, target, approval, to, instance, "sent_back", comment)
+        advance(engine, conn, target, definition, approval, instance, back, actor)
         return
-    engine.bump(conn, _instance(conn, instance["id"]), state="rejected", step=None, ended_at=engine.now())
+    engine.bump(
+        conn, tasks.instance_row(conn, instance["id"]), state="rejected", step=None, ended_at=engine.now()
+    )
     note(
         conn,
         target,
-        "rejected",
+        "returned" if returned else "rejected",
         actor,
         {"approval": approval.approval, "step": step.name, "comment": comment},
+    )
+    _tell_outcome(
+        engine, conn, target, approval, step, instance, "returned" if returned else "rejected", comment
     )
     run_effects(
         engine, conn, target, definition, approval.on_rejected, actor, submitter=instance["submitted_by"]
     )
 
 
-def _approvers(
+def _tell_outcome(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    approval: Approval,
+    step: ApprovalStep | None,
+    instance: Any,
+    kind: str,
+    comment: str | None,
+) -> None:
+    """The submitter hears the outcome; at the end, the approval's `cc` get a copy."""
+    submitter = instance["submitted_by"]
+    if submitter is not None:
+        tell(engine, conn, target, active(conn, [submitter]), kind, approval, step, comment=comment or "")
+    if kind in ("approved", "rejected", "returned") and approval.cc:
+        outcome = OUTCOMES["approved" if kind == "approved" else "rejected"]
+        _copy(engine, conn, target, approval, None, instance, approval.cc, outcome)
+
+
+def _copy(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    approval: Approval,
+    step: ApprovalStep | None,
+    instance: Any,
+    recipients: Any,
+    outcome: Any,
+) -> None:
+    """Copies (抄送) to the recipients: a read-only `cc` task each and a notice."""
+    row = engine.stored(conn, target)
+    current = tasks.instance_row(conn, instance["id"])
+    holders = tasks.open_holders(conn, current)
+    evaluate = evaluator(engine, conn, target, row, current)
+    people = resolve(conn, recipients, row, evaluate, current["submitted_by"], holders)
+    if people:
+        hand_out(
+            engine, conn, target, current, approval, step, people, message="cc", kind="cc", outcome=outcome
+        )
+
+
+def _consulted(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    approval: Approval,
+    step: ApprovalStep,
+    task: Any,
+    decision: str,
+    comment: str | None,
+) -> bool:
+    """An approver added before someone decided: hand the task back (False), or reject theirs too (True)."""
+    waiting = (
+        conn.execute(
+            select(task_table).where(
+                task_table.c.instance_id == task["instance_id"],
+                task_table.c.round == task["round"],
+                task_table.c.assignee_id == task["on_behalf_of"],
+                task_table.c.status == "waiting",
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if waiting is None:
+        return True
+    if decision == "approved":
+        conn.execute(update(task_table).where(task_table.c.id == waiting["id"]).values(status="open"))
+        holder = waiting["assignee_id"]
+        tell(engine, conn, target, [holder], "task", approval, step, tasks_of={holder: waiting["id"]})
+        return False
+    tasks.close_task(conn, engine, waiting, status="rejected", comment=comment, decided_at=engine.now())
+    return True
+
+
+def approvers(
     engine: ProcessEngine,
     conn: Connection,
     target: Target,
@@ -267,19 +430,16 @@ def _approvers(
 ) -> list[int]:
     """The step's approvers after the self-approval and distinct-approver rules; admins if none remain."""
     step = approval.steps[position]
-
-    def evaluate(text: str) -> Any:
-        expr = engine.expr(definition, target.form.key, text)
-        assert expr is not None
-        return value_of(expr, engine.context(conn, target, row, [expr]), instance["submitted_by"])
-
-    people = resolve(conn, step.approvers, row, evaluate, instance["submitted_by"])
+    people = resolve_step(engine, conn, target, definition, approval, position, instance, row)
     excluded: set[int] = set()
     if approval.no_self_approval and instance["submitted_by"] is not None:
         excluded.add(instance["submitted_by"])
-    if approval.distinct_approvers:
-        earlier = select(tasks.c.assignee_id).where(
-            tasks.c.instance_id == instance["id"], tasks.c.status == "approved", tasks.c.step_index < position
+    if approval.distinct_approvers:  # in whose name each earlier approval was made
+        decided_for = func.coalesce(task_table.c.on_behalf_of, task_table.c.assignee_id)
+        earlier = select(decided_for).where(
+            task_table.c.instance_id == instance["id"],
+            task_table.c.status == "approved",
+            task_table.c.step_index < position,
         )
         excluded.update(conn.execute(earlier).scalars())
     people = [p for p in people if p not in excluded]
@@ -295,16 +455,50 @@ def _approvers(
     return fallback
 
 
-def _step_outcome(conn: Connection, instance: Any, step: ApprovalStep) -> str | None:
-    """'approved', 'rejected' or None (still open) for the step's current round."""
+def resolve_step(
+    engine: ProcessEngine,
+    conn: Connection,
+    target: Target,
+    definition: App,
+    approval: Approval,
+    position: int,
+    instance: Any,
+    row: dict[str, Any],
+) -> list[int]:
+    """Who a step's `approvers` name for the record, before any rule leaves people out."""
+    step = approval.steps[position]
+    evaluate = evaluator(engine, conn, target, row, instance)
+    return resolve(conn, step.approvers, row, evaluate, instance["submitted_by"])
+
+
+def evaluator(
+    engine: ProcessEngine, conn: Connection, target: Target, row: dict[str, Any], instance: Any
+) -> Any:
+    definition = engine.versions.app(conn, target.app.app.app, instance["definition_version"])
+
+    def evaluate(text: str) -> Any:
+        expr = engine.expr(definition, target.form.key, text)
+        assert expr is not None
+        return value_of(expr, engine.context(conn, target, row, [expr]), instance["submitted_by"])
+
+    return evaluate
+
+
+def step_outcome(conn: Connection, instance: Any, step: ApprovalStep) -> str | None:
+    """'approved', 'rejected' or None (still open) for the step's current round.
+
+    Only the decisions the step counts (`approve` tasks) count; a task waiting for an
+    approver its holder added first is still open.
+    """
+    t = task_table
     rows = conn.execute(
-        select(tasks.c.status, func.count())
-        .where(tasks.c.instance_id == instance["id"], tasks.c.round == instance["round"])
-        .group_by(tasks.c.status)
+        select(t.c.status, func.count())
+        .where(t.c.instance_id == instance["id"], t.c.round == instance["round"], t.c.kind == "approve")
+        .group_by(t.c.status)
     ).all()
     counts = {status: int(n) for status, n in rows}
     approved, rejected = counts.get("approved", 0), counts.get("rejected", 0)
-    total = approved + rejected + counts.get("open", 0)
+    total = approved + rejected + sum(counts.get(s, 0) for s in tasks.OPEN)
     if step.mode == "any":
         return "approved" if approved else ("rejected" if rejected else None)
     needed = {
@@ -317,154 +511,3 @@ def _step_outcome(conn: Connection, instance: Any, step: ApprovalStep) -> str | 
     if rejected > total - needed:
         return "rejected"
     return None
-
-
-# -- rows ------------------------------------------------------------------------------
-
-
-def _open(
-    conn: Connection,
-    engine: ProcessEngine,
-    instance: Any,
-    step: str,
-    index: int,
-    people: list[int],
-    behalf: int | None,
-) -> list[int]:
-    now = engine.now()
-    ids = []
-    for person in people:
-        values = dict(
-            instance_id=instance["id"],
-            app=instance["app"],
-            form=instance["form"],
-            record_id=instance["record_id"],
-            step=step,
-            step_index=index,
-            round=instance["round"],
-            assignee_id=person,
-            on_behalf_of=behalf,
-            status="open",
-            created_at=now,
-        )
-        ids.append(_new_id(conn.execute(insert(tasks).values(**values))))
-    return ids
-
-
-def _tell_assignees(engine: ProcessEngine, conn: Connection, target: Target, people: list[int]) -> None:
-    from runtime.model.common import Labels
-
-    record = engine.stored(conn, target)
-    context = {"form": target.form.form.label, "app": target.app.app.app}
-    notify(
-        conn,
-        people,
-        Labels(**NEW_TASK),
-        record,
-        engine.now(),
-        where=target.where,
-        email=engine.mail,
-        context=context,
-    )
-
-
-def _close_open_tasks(conn: Connection, instance: Any) -> None:
-    conn.execute(
-        update(tasks)
-        .where(tasks.c.instance_id == instance["id"], tasks.c.status == "open")
-        .values(status="cancelled")
-    )
-
-
-def _instance(conn: Connection, instance_id: int, *, lock: bool = False) -> Any:
-    stmt = select(process_instances, process_instances.c.submitted_by.label("submitter")).where(
-        process_instances.c.id == instance_id
-    )
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=process_instances)
-    found = conn.execute(stmt).mappings().first()
-    if found is None:
-        raise NotFound("approval", instance_id)
-    return found
-
-
-def _open_task(conn: Connection, task_id: int, actor: Actor) -> Any:
-    task = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
-    if task is None or (task["assignee_id"] != actor.user_id and not actor.admin):
-        raise NotFound("task", task_id)
-    if task["assignee_id"] != actor.user_id:
-        raise NotAllowed("only the task's assignee can decide it")
-    if task["status"] != "open":
-        raise Conflict([FieldProblem(None, "decided", f"the task is already {task['status']}")])
-    return task
-
-
-def task_rows(
-    conn: Connection, user_id: int | None, status: str, limit: int, offset: int, task_id: int | None = None
-) -> list[dict[str, Any]]:
-    """A user's tasks (or one task) with their approval and the submitter's name, newest first."""
-    submitter = users.alias("submitter")
-    stmt = (
-        select(
-            tasks,
-            process_instances.c.definition.label("approval"),
-            process_instances.c.submitted_by,
-            submitter.c.display_name.label("submitter_name"),
-        )
-        .select_from(
-            tasks.join(process_instances, process_instances.c.id == tasks.c.instance_id).outerjoin(
-                submitter, submitter.c.id == process_instances.c.submitted_by
-            )
-        )
-        .order_by(tasks.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    if user_id is not None:
-        stmt = stmt.where(tasks.c.assignee_id == user_id)
-    if task_id is not None:
-        stmt = stmt.where(tasks.c.id == task_id)
-    if status != "all":
-        stmt = stmt.where(tasks.c.status == status)
-    return [dict(row) for row in conn.execute(stmt).mappings()]
-
-
-def approval_rows(conn: Connection, target: Target) -> list[dict[str, Any]]:
-    """The record's approval instances with their tasks, oldest first (two queries)."""
-    app, form, record_id = target.where
-    table = process_instances
-    submitter = users.alias("submitter")
-    found = (
-        conn.execute(
-            select(table, submitter.c.display_name.label("submitter_name"))
-            .select_from(table.outerjoin(submitter, submitter.c.id == table.c.submitted_by))
-            .where(
-                table.c.app == app,
-                table.c.form == form,
-                table.c.record_id == record_id,
-                table.c.kind == "approval",
-            )
-            .order_by(table.c.id)
-        )
-        .mappings()
-        .all()
-    )
-    ids = [row["id"] for row in found]
-    assignee = users.alias("assignee")
-    by_instance: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids:
-        rows = conn.execute(
-            select(tasks, assignee.c.display_name.label("assignee_name"))
-            .select_from(tasks.join(assignee, assignee.c.id == tasks.c.assignee_id))
-            .where(tasks.c.instance_id.in_(ids))
-            .order_by(tasks.c.id)
-        ).mappings()
-        for row in rows:
-            by_instance[row["instance_id"]].append(dict(row))
-    return [{**dict(row), "tasks": by_instance[row["id"]]} for row in found]
-
-
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])

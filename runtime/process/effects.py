@@ -52,6 +52,13 @@ def run_effects(
         getattr(runner, effect.kind)(effect, f"{key}:{index}" if key else None)
 
 
+def create_from(
+    engine: ProcessEngine, conn: Connection, target: Target, definition: App, spec: CreateSpec, actor: Actor
+) -> int:
+    """Create one record from the target record as a `create` effect would (a make action); its id."""
+    return Runner(engine, conn, target, definition, actor, None).create_one(spec)
+
+
 class Runner:
     """Runs one effect on one record."""
 
@@ -103,17 +110,24 @@ class Runner:
         """Create records of another form from this one."""
         spec = effect.create
         assert spec is not None
+        if spec.for_each is None:
+            self.create_one(spec)
+            return
         base = self.values(spec.values)
         children = {name: self._child_rows(spec, name) for name in spec.children}
         app_key = self.target.app.app.app
-        if spec.for_each is None:
-            new_id = self.engine.create(app_key, spec.form, {**base, **children}, self.actor)
-            if spec.store_in is not None:
-                self.engine.write(self.target, {spec.store_in: new_id}, self.actor)
-            return
         for row in self._rows_of(spec.for_each):
             extra = _row_values(self, spec.for_each, spec.row_values, row)
             self.engine.create(app_key, spec.form, {**base, **extra, **children}, self.actor)
+
+    def create_one(self, spec: CreateSpec) -> int:
+        """Create one record of `spec.form` from this one, kept in `store_in` if given; its id."""
+        base = self.values(spec.values)
+        children = {name: self._child_rows(spec, name) for name in spec.children}
+        new_id = self.engine.create(self.target.app.app.app, spec.form, {**base, **children}, self.actor)
+        if spec.store_in is not None:
+            self.engine.write(self.target, {spec.store_in: new_id}, self.actor)
+        return new_id
 
     def notify(self, effect: Effect, key: str | None) -> None:
         """Notify users in the app (and by e-mail)."""

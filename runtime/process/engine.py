@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, select, update
 from runtime.identity.actor import Actor
 from runtime.model import App
 from runtime.model.process import Workflow
-from runtime.process import automations, jobs, timers, workflows
+from runtime.process import automations, guards, jobs, timers, workflows
 from runtime.process.expressions import Expr, Expressions, gather
 from runtime.process.mail import MailSettings
 from runtime.process.versions import Versions
@@ -91,6 +91,15 @@ class ProcessEngine:
     def context(self, conn: Connection, target: Target, row: Record, exprs: list[Expr | None]) -> Record:
         """`row` with everything the expressions read."""
         return gather(conn, target.app, target.form, row, [e for e in exprs if e is not None])
+
+    def lock(self, conn: Connection, target: Target) -> Record:
+        """Hold the record's row until the transaction ends (PostgreSQL; SQLite's write lock already does).
+
+        Every process step on a record takes this lock first — transitions, decisions,
+        delegations, like the records service's own updates — so steps on one record run
+        one after another and always lock in the same order (record, then instances).
+        """
+        return self.service.store.stored_row(conn, target.form, target.record_id, lock=True)
 
     def workflow_instance(self, conn: Connection, target: Target, *, lock: bool = False) -> Any:
         """The record's open workflow instance, if any (locked for update on PostgreSQL)."""
@@ -241,17 +250,53 @@ class ProcessEngine:
         automations.on_updated(self, conn, target, before, after, changed, actor)
         self.settle(conn, target, before, actor)
 
-    def ensure_unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
-        """While a locking approval runs, the record cannot be changed or deleted (409 locked)."""
-        running = self.running_approval(conn, Target(app, form, record_id))
-        if running is None:
-            return
-        approval = self.versions.approval(
-            conn, app.app.app, running["definition"], running["definition_version"]
-        )
-        if approval is None or approval.lock:
-            message = f"the record is locked while approval '{running['definition']}' is in progress"
+    def ensure_unlocked(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        *,
+        deleting: bool = False,
+    ) -> None:
+        """While a locking approval without material fields runs, the record cannot be changed
+        (409 `locked`); while anything guards it, it cannot be deleted."""
+        target = Target(app, form, record_id)
+        running = self.running_approval(conn, target)
+        if running is not None:
+            approval = self.versions.approval(
+                conn, app.app.app, running["definition"], running["definition_version"]
+            )
+            if approval is None or (approval.lock and (deleting or not approval.material)):
+                message = f"the record is locked while approval '{running['definition']}' is in progress"
+                raise Conflict([FieldProblem(None, "locked", message)])
+        if deleting and guards.deletion_held(self, conn, target) is not None:
+            message = "the record is approved or in a guarded state: it cannot be deleted"
             raise Conflict([FieldProblem(None, "locked", message)])
+
+    def guard_before(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> Any:
+        """The guards on a record about to change (see runtime/process/guards.py)."""
+        return guards.before_change(self, conn, Target(app, form, record_id))
+
+    def guard_after(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        holds: Any,
+        changes: dict[str, Any],
+        actor: Actor,
+    ) -> Any:
+        """Refuse a material change (409), or answer what to approve again."""
+        return guards.after_change(self, conn, Target(app, form, record_id), holds, changes, actor)
+
+    def reapprove(
+        self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int, again: Any, actor: Actor
+    ) -> None:
+        """Start again the approvals a material change touched."""
+        if again:
+            guards.reapprove(self, conn, Target(app, form, record_id), again, actor)
 
     def deleted(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """End the record's instances, cancel its open tasks and its pending jobs."""
@@ -275,7 +320,14 @@ class ProcessEngine:
     def engine_actor(self, actor: Actor, channel: str) -> Actor:
         """The engine acting because of `actor`: all permissions, recorded on `channel`."""
         return Actor(
-            actor.user_id, actor.username, actor.roles | {"admin"}, actor.team, channel, True, actor.language
+            actor.user_id,
+            actor.username,
+            actor.roles | {"admin"},
+            actor.team,
+            channel,
+            True,
+            actor.language,
+            department_id=actor.department_id,
         )
 
     def now(self) -> dt.datetime:

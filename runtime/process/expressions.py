@@ -21,7 +21,7 @@ from runtime.expressions.to_python import CURRENT_USER, Evaluator, to_python
 from runtime.expressions.types import scope_for
 from runtime.model import App, Form
 from runtime.records.compiled import CompiledApp, CompiledForm
-from runtime.records.evaluation import fill_links, fill_singles
+from runtime.records.evaluation import fill_link_children, fill_links, fill_singles
 
 Clock = Callable[[], Any]
 Record = dict[str, Any]
@@ -49,7 +49,7 @@ class Expressions:
         found = self._cache.get(key)
         if found is None:
             checked = check(parse(text), scope_for(app, form), text)
-            found = Expr(to_python(checked, self.clock, app.zone()), checked)
+            found = Expr(to_python(checked, self.clock, app.zone(), app.calendar), checked)
             with self._lock:
                 self._cache[key] = found
         return found
@@ -63,14 +63,18 @@ def gather(
     links: set[tuple[str, str]] = set()
     singles: set[tuple[str, str]] = set()
     children: set[str] = set()
+    linked_rows: set[tuple[str, str, str]] = set()
     for expr in exprs:
         links.update(expr.checked.links)
+        linked_rows.update(expr.checked.link_children)
         singles.update(expr.checked.singles)
         children.update(table for table, _ in expr.checked.children)
     if links:
         fill_links(conn, app, form, [record], links)
     if singles:
         fill_singles(conn, app, [record], singles)
+    if linked_rows:
+        fill_link_children(conn, app, form, [record], linked_rows)
     for key in children:
         child = form.children[key]
         stmt = (

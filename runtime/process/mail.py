@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal
 
 Security = Literal["none", "starttls", "ssl"]
+# How the worker sends one message: (settings, to, subject, body, message key). `send` below;
+# `formloom test` passes one that keeps the message (an outbox) instead.
+Sender = Callable[["MailSettings", str, str, str, str], None]
 DEFAULT_PORTS = {"none": "25", "starttls": "587", "ssl": "465"}
 
 

@@ -1,15 +1,20 @@
 """In-app notifications (read and unread) and the e-mails that go with them.
 
-A notify effect renders its message once per recipient, in the recipient's language,
-with a sandboxed Jinja2 template over the record's fields, and stores one row per
-user. With `email: true` (and SMTP configured) an e-mail job is queued in the same
-transaction; the worker sends it.
+A notify effect stores one row per user with the message's template (both languages)
+and the values it reads (the record's fields, the form's label …); a list renders each
+message in the reader's language when it is read, so a user who switches language
+reads every message in the new one. The text rendered in the recipient's language at
+sending time is kept too (for e-mail, and for rows written before templates were kept).
+With `email: true` (and SMTP configured) an e-mail job is queued in the same
+transaction; the worker sends it. A notification about a task is marked read once the
+task is done.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError
@@ -57,10 +62,17 @@ def notify(
     key: str | None = None,
     email: MailSettings | None = None,
     context: dict[str, Any] | None = None,
+    tasks_of: dict[int, int] | None = None,
 ) -> int:
-    """Notify each user once (per `key`, when given); answers how many rows were written."""
+    """Notify each user once (per `key`, when given); answers how many rows were written.
+
+    `context` values may be `Labels` (rendered in the reader's language); `tasks_of` maps a
+    user to the task the message asks them to do.
+    """
     if not user_ids:
         return 0
+    template = message.model_dump(exclude_none=True)
+    params = {"record": plain(record), "context": plain(context or {})}
     people = conn.execute(
         select(users.c.id, users.c.language, users.c.email).where(users.c.id.in_(user_ids))
     ).all()
@@ -79,6 +91,9 @@ def notify(
             form=form,
             record_id=record_id,
             message=text,
+            template=template,
+            params=params,
+            task_id=(tasks_of or {}).get(person.id),
             key=row_key,
             created_at=now,
         )
@@ -94,8 +109,39 @@ def notify(
     return written
 
 
-def list_for(conn: Connection, user_id: int, *, unread_only: bool, limit: int, offset: int) -> dict[str, Any]:
-    """A page of a user's notifications, newest first, with the unread count."""
+def plain(value: Any) -> Any:
+    """`value` as JSON can hold it: dates and times as ISO text, decimals as text, labels as dicts."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Labels):
+        return {"$labels": value.model_dump(exclude_none=True)}
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def read_text(row: Any, language: str) -> str:
+    """A stored notification's message in `language` (the text sent, for rows without a template)."""
+    if not row["template"]:
+        return str(row["message"])
+    params = row["params"] or {}
+    context = {
+        key: Labels(**value["$labels"]).text(language)
+        if isinstance(value, dict) and "$labels" in value
+        else value
+        for key, value in (params.get("context") or {}).items()
+    }
+    return render(Labels(**row["template"]), language, params.get("record") or {}, context)
+
+
+def list_for(
+    conn: Connection, user_id: int, *, unread_only: bool, limit: int, offset: int, language: str = "zh"
+) -> dict[str, Any]:
+    """A page of a user's notifications, newest first, in `language`, with the unread count."""
     table = notifications
     stmt = select(table).where(table.c.user_id == user_id)
     if unread_only:
@@ -104,7 +150,7 @@ def list_for(conn: Connection, user_id: int, *, unread_only: bool, limit: int, o
     unread = conn.execute(
         select(func.count()).select_from(table).where(table.c.user_id == user_id, table.c.read_at.is_(None))
     ).scalar_one()
-    items = [_public(row) for row in rows[:limit]]
+    items = [_public(row, language) for row in rows[:limit]]
     more = len(rows) > limit
     return {"items": items, "unread": unread, "next_offset": offset + limit if more else None}
 
@@ -121,13 +167,13 @@ def mark_read(conn: Connection, user_id: int, notification_id: int | None, now: 
     return int(conn.execute(stmt.where(table.c.id == notification_id)).rowcount)
 
 
-def _public(row: Any) -> dict[str, Any]:
+def _public(row: Any, language: str) -> dict[str, Any]:
     link = None
     if row["app"] and row["form"] and row["record_id"]:
         link = f"/api/v1/{row['app']}/{row['form']}/{row['record_id']}"
     return {
         "id": row["id"],
-        "message": row["message"],
+        "message": read_text(row, language),
         "record": link,
         "created_at": iso_or_none(row["created_at"]),
         "read_at": iso_or_none(row["read_at"]),

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from runtime.model.process import Recipient
+from runtime.model.process import ASSIGNEES, Recipient
 from runtime.schema.system import departments, user_roles, users
 
 Record = dict[str, Any]
@@ -25,17 +25,33 @@ def resolve(
     record: Record,
     evaluate: Evaluate,
     submitter: int | None = None,
+    assignees: list[int] | None = None,
 ) -> list[int]:
-    """The active users the recipients name, for `record`; `evaluate` runs an expression on it."""
+    """The active users the recipients name, for `record`; `evaluate` runs an expression on it.
+
+    `submitter` is whoever started the approval; `assignees` hold its step's open tasks.
+    """
     found: list[int] = []
     for recipient in recipients:
-        found.extend(_one(conn, recipient, record, evaluate, submitter))
+        found.extend(_one(conn, recipient, record, evaluate, submitter, assignees or []))
     return active(conn, list(dict.fromkeys(found)))
 
 
 def _one(
-    conn: Connection, recipient: Recipient, record: Record, evaluate: Evaluate, submitter: int | None
+    conn: Connection,
+    recipient: Recipient,
+    record: Record,
+    evaluate: Evaluate,
+    submitter: int | None,
+    assignees: list[int],
 ) -> list[int]:
+    if recipient.assignees:
+        return list(assignees)
+    if recipient.submitter:
+        return [] if submitter is None else [submitter]
+    if recipient.manager is not None and recipient.of == ASSIGNEES:
+        managers = [manager_of(conn, person, recipient.manager) for person in assignees]
+        return [m for m in managers if m is not None]
     if recipient.role is not None:
         stmt = (
             select(user_roles.c.user_id)

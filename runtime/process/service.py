@@ -12,12 +12,24 @@ from typing import Any
 from runtime.db import write
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import Actor
-from runtime.process import approvals, notifications, workflows
+from runtime.process import approval_actions, approvals, make, notifications, tasks, workflows
 from runtime.process.engine import ProcessEngine, Target
-from runtime.records.errors import NotFound, Unauthenticated, invalid
+from runtime.records.errors import NotFound, RecordError, Unauthenticated, invalid
 from runtime.records.reader import iso_or_none
 
 MAX_PAGE = 200
+STATUSES = (
+    "open",
+    "waiting",
+    "approved",
+    "rejected",
+    "forwarded",
+    "delegated",
+    "transferred",
+    "escalated",
+    "cancelled",
+    "all",
+)
 
 
 class ProcessService:
@@ -52,23 +64,101 @@ class ProcessService:
         finally:
             CURRENT_USER.reset(token)
 
+    def actions(self, app: str, form: str, record_id: int, actor: Actor) -> list[dict[str, Any]]:
+        """The make actions the caller may take on the record, ready or not (runtime/process/make.py)."""
+        with self.db.connect() as conn:
+            target = self._readable(conn, app, form, record_id, actor)
+            return make.available(self.engine, conn, target, actor)
+
+    def make(self, app: str, form: str, record_id: int, key: str, actor: Actor) -> tuple[str, dict[str, Any]]:
+        """Take a make action: answers the new record's form and the record as the caller sees it
+        (only its id when they may not read it)."""
+        token = CURRENT_USER.set(actor.user_id)
+        try:
+            with write(self.db) as conn:
+                target = self._readable(conn, app, form, record_id, actor)
+                made, new_id = make.make(self.engine, conn, target, key, actor)
+                try:
+                    form_made = target.app.forms[made]
+                    record = self.engine.service.visible(conn, target.app, form_made, new_id, actor)
+                except RecordError:
+                    record = {"id": new_id}
+                return made, record
+        finally:
+            CURRENT_USER.reset(token)
+
     def approvals(self, app: str, form: str, record_id: int, actor: Actor) -> list[dict[str, Any]]:
         """The record's approvals with their tasks, decisions and comments."""
         with self.db.connect() as conn:
             target = self._readable(conn, app, form, record_id, actor)
-            return [_approval_json(row) for row in approvals.approval_rows(conn, target)]
+            return [_approval_json(row) for row in tasks.approval_rows(conn, *target.where)]
+
+    def route(self, app: str, form: str, record_id: int, actor: Actor) -> list[dict[str, Any]]:
+        """The route ahead of the record's approvals: the steps that apply now, with their approvers."""
+        with self.db.connect() as conn:
+            target = self._readable(conn, app, form, record_id, actor)
+            return approval_actions.route(self.engine, conn, target, actor)
+
+    def inbox(self, actor: Actor, view: str, limit: int, offset: int) -> dict[str, Any]:
+        """A page of one inbox view (todo, done, started: approvals I started, cc) and every view's count."""
+        user = _user(actor)
+        if view not in tasks.VIEWS:
+            raise invalid("view", "invalid", "view is todo, done, started or cc")
+        with self.db.connect() as conn:
+            rows = tasks.view_rows(conn, view, user, limit + 1, offset)
+            counts = tasks.view_counts(conn, user)
+            if view == "started":
+                items = [_started_json(row, self._step_name(conn, row)) for row in rows[:limit]]
+            else:
+                items = [_task_json(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return {"items": items, "counts": counts, "next_offset": offset + limit if more else None}
+
+    def _step_name(self, conn: Any, instance: dict[str, Any]) -> str | None:
+        """The name of the step an approval instance is at (None once it has ended)."""
+        if instance["step"] is None:
+            return None
+        approval = self.engine.versions.approval(
+            conn, instance["app"], instance["definition"], instance["definition_version"]
+        )
+        return approval.steps[instance["step"]].name if approval is not None else None
+
+    def withdraw(self, instance_id: int, body: Any, actor: Actor) -> dict[str, Any]:
+        """The submitter withdraws an approval nobody has decided yet."""
+        comment = _comment(body)
+        with write(self.db) as conn:
+            approval_actions.withdraw(self.engine, conn, instance_id, _actor_user(actor), comment)
+            return self._approval(conn, instance_id)
+
+    def nudge(self, instance_id: int, actor: Actor) -> dict[str, Any]:
+        """The submitter reminds the current approvers; answers how many were told."""
+        with write(self.db) as conn:
+            sent = approval_actions.nudge(self.engine, conn, instance_id, _actor_user(actor))
+        return {"notified": sent}
+
+    def add_approver(self, task_id: int, body: Any, actor: Actor) -> dict[str, Any]:
+        """Add an approver before or after oneself on one's task; answers the new task."""
+        comment = _comment(body)
+        to_user = body.get("to") if isinstance(body, dict) else None
+        position = body.get("position") if isinstance(body, dict) else None
+        with write(self.db) as conn:
+            new_id = approval_actions.add_approver(
+                self.engine, conn, task_id, _actor_user(actor), to_user, position, comment
+            )
+            return self._task(conn, new_id)
+
+    def _approval(self, conn: Any, instance_id: int) -> dict[str, Any]:
+        instance = tasks.instance_row(conn, instance_id)
+        rows = tasks.approval_rows(conn, instance["app"], instance["form"], instance["record_id"])
+        return _approval_json(next(row for row in rows if row["id"] == instance_id))
 
     def tasks(self, actor: Actor, status: str, limit: int, offset: int) -> dict[str, Any]:
         """The caller's tasks (open ones by default)."""
         user = _user(actor)
-        if status not in ("open", "approved", "rejected", "delegated", "transferred", "cancelled", "all"):
-            raise invalid(
-                "status",
-                "invalid",
-                "status is open, approved, rejected, delegated, transferred, cancelled or all",
-            )
+        if status not in STATUSES:
+            raise invalid("status", "invalid", f"status is {', '.join(STATUSES[:-1])} or all")
         with self.db.connect() as conn:
-            rows = approvals.task_rows(conn, user, status, limit + 1, offset)
+            rows = tasks.task_rows(conn, user, status, limit + 1, offset)
         items = [_task_json(row) for row in rows[:limit]]
         return {"items": items, "next_offset": offset + limit if len(rows) > limit else None}
 
@@ -93,13 +183,13 @@ class ProcessService:
         comment = _comment(body)
         to_user = body.get("to") if isinstance(body, dict) else None
         with write(self.db) as conn:
-            new_id = approvals.reassign(
+            new_id = approval_actions.reassign(
                 self.engine, conn, task_id, _actor_user(actor), to_user, comment, mode
             )
             return self._task(conn, new_id)
 
     def _task(self, conn: Any, task_id: int) -> dict[str, Any]:
-        rows = approvals.task_rows(conn, None, "all", 1, 0, task_id=task_id)
+        rows = tasks.task_rows(conn, None, "all", 1, 0, task_id=task_id)
         if not rows:
             raise NotFound("task", task_id)
         return _task_json(rows[0])
@@ -108,7 +198,12 @@ class ProcessService:
         """The caller's notifications, newest first."""
         with self.db.connect() as conn:
             return notifications.list_for(
-                conn, _user(actor), unread_only=unread_only, limit=limit, offset=offset
+                conn,
+                _user(actor),
+                unread_only=unread_only,
+                limit=limit,
+                offset=offset,
+                language=actor.language,
             )
 
     def mark_read(self, actor: Actor, notification_id: int | None) -> int:
@@ -158,6 +253,7 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
         "record_id": row["record_id"],
         "record": f"/api/v1/{row['app']}/{row['form']}/{row['record_id']}",
         "step": row["step"],
+        "kind": row["kind"],
         "status": row["status"],
         "comment": row["comment"],
         "on_behalf_of": row["on_behalf_of"],
@@ -174,13 +270,29 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _started_json(row: dict[str, Any], step: str | None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "approval": row["definition"],
+        "state": row["state"],
+        "step": step,
+        "record": f"/api/v1/{row['app']}/{row['form']}/{row['record_id']}",
+        "app": row["app"],
+        "form": row["form"],
+        "record_id": row["record_id"],
+        "started_at": iso_or_none(row["started_at"]),
+        "ended_at": iso_or_none(row["ended_at"]),
+    }
+
+
 def _approval_json(row: dict[str, Any]) -> dict[str, Any]:
     submitter = row["submitted_by"]
     return {
         "id": row["id"],
         "approval": row["definition"],
         "state": row["state"],
-        "step": next((t["step"] for t in reversed(row["tasks"]) if t["status"] == "open"), None),
+        "step": next((t["step"] for t in reversed(row["tasks"]) if t["status"] in tasks.OPEN), None),
+        "released_at": iso_or_none(row["released_at"]),
         "submitted_by": None if submitter is None else {"id": submitter, "display": row["submitter_name"]},
         "started_at": iso_or_none(row["started_at"]),
         "ended_at": iso_or_none(row["ended_at"]),

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from runtime.identity.actor import SYSTEM
-from runtime.model.process import Timer, Workflow, parse_duration
+from runtime.model.process import Timer, Workflow
 from runtime.process import jobs
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds
 from runtime.process.history import note
+from runtime.process.workdays import shifted
 from runtime.records.errors import NotFound
 from runtime.schema.system import process_instances
 
@@ -79,16 +80,19 @@ def reschedule(
 def due_time(
     engine: ProcessEngine, target: Target, timer: Timer, instance: Any, row: Record
 ) -> dt.datetime | None:
-    """When the timer fires (None when its date field is empty)."""
+    """When the timer fires (None when its date field is empty); `wd` counts working days."""
+    app = target.app.app
     if timer.field is None:
-        return _aware(instance["entered_at"]) + timer.offset()
-    value = row.get(timer.field)
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime):
-        local = dt.datetime.combine(value, dt.time(0), tzinfo=target.app.app.zone())
-        value = local.astimezone(dt.UTC)
-    return _aware(value) + timer.offset()
+        start = _aware(instance["entered_at"])
+    else:
+        value = row.get(timer.field)
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(0), tzinfo=app.zone()).astimezone(dt.UTC)
+        start = _aware(value)
+    sign = -1 if timer.before is not None else 1
+    return shifted(start, timer.before or timer.after or "0m", app.calendar, app.zone(), sign=sign)
 
 
 def _queue(
@@ -128,7 +132,17 @@ def _queue(
 
 
 def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
-    """Run a due timer job (inside the job's transaction)."""
+    """Run a due timer job (inside the job's transaction).
+
+    The record is locked first, as every process step does, so a transition or decision
+    running at the same time either ends before the instance is read here (and the
+    timer finds the record gone from its state) or waits until the timer is done.
+    """
+    try:
+        target = engine.target(str(job.app), str(job.form), int(job.record_id or 0))
+        row = engine.lock(conn, target)
+    except NotFound:
+        return
     instance = (
         conn.execute(select(process_instances).where(process_instances.c.id == job.instance_id))
         .mappings()
@@ -138,11 +152,6 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
         return  # the record left the state: the timer is void
     if instance["version"] != job.payload.get("entered"):
         return  # the record left the state and came back: this timer belongs to the earlier stay
-    try:
-        target = engine.target(str(job.app), str(job.form), int(job.record_id or 0))
-        row = engine.stored(conn, target)
-    except NotFound:
-        return
     definition = engine.versions.app(conn, target.app.app.app, instance["definition_version"])
     workflow = definition.workflow_of(target.form.key)
     timer = (
@@ -169,7 +178,8 @@ def fire(engine: ProcessEngine, conn: Connection, job: jobs.Job) -> None:
             .first()
         )
         if still is not None and still["version"] == instance["version"] and still["ended_at"] is None:
-            next_due = _aware(job.due_at) + parse_duration(timer.repeat.every)
+            app = target.app.app
+            next_due = shifted(_aware(job.due_at), timer.repeat.every, app.calendar, app.zone())
             _queue(engine, conn, target, timer, instance, row, round_ + 1, due=next_due)
 
 

@@ -26,7 +26,7 @@ import httpx
 
 from runtime.db import write
 from runtime.identity.actor import SYSTEM
-from runtime.process import automations, jobs, mail, timers
+from runtime.process import automations, deadlines, jobs, mail, timers
 from runtime.process.bulk import BulkTimers
 from runtime.process.engine import ProcessEngine
 from runtime.records.errors import NotFound
@@ -55,6 +55,7 @@ class Worker:
         lease: dt.timedelta = dt.timedelta(minutes=5),
         batch: int = 20,
         http: Callable[..., Any] | None = None,
+        send_mail: mail.Sender | None = None,
     ) -> None:
         self.engine = engine
         self.db = engine.service.engine
@@ -62,6 +63,7 @@ class Worker:
         self.lease = lease
         self.batch = batch
         self.http = http or httpx.post
+        self.send_mail = send_mail or mail.send  # `formloom test` captures e-mails here
         self.stats = WorkerStats()
         self.bulk = BulkTimers(engine)
 
@@ -178,6 +180,9 @@ class Worker:
     def _schedule(self, conn: Any, job: jobs.Job) -> None:
         automations.run_schedule(self.engine, conn, job)
 
+    def _deadline(self, conn: Any, job: jobs.Job) -> None:
+        deadlines.fire(self.engine, conn, job)
+
     def _webhook(self, conn: Any, job: jobs.Job) -> None:
         payload = job.payload
         try:
@@ -213,4 +218,4 @@ class Worker:
         if settings is None:
             raise RuntimeError("e-mail is not configured: set FORMLOOM_SMTP_HOST")
         payload = job.payload
-        mail.send(settings, payload["to"], payload["subject"], payload["body"], job.key)
+        self.send_mail(settings, payload["to"], payload["subject"], payload["body"], job.key)

@@ -1,11 +1,12 @@
 """Workflow transitions: which actions are open to a caller, and taking one.
 
-Taking a transition, in one transaction: check the state, the caller (roles and the
-`allowed` expression), the values given with the action and the guard; write the
-new state through the records service; move the instance (optimistic lock), cancel
-the old state's timers and schedule the new state's; record the step in the
-history; run the transition's effects and the `transitioned` automations; then take
-any automatic transition that now holds.
+Taking a transition, in one transaction: lock the record's row (parallel steps on
+the record queue there, then see the state the first one left), check the state, the
+caller (roles and the `allowed` expression), the values given with the action and the
+guard; write the new state through the records service; move the instance (optimistic
+lock), cancel the old state's timers and schedule the new state's; record the step
+in the history; run the transition's effects and the `transitioned` automations; then
+take any automatic transition that now holds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from runtime.identity.actor import SYSTEM, Actor
 from runtime.model.process import ANY_STATE, Transition, Workflow
-from runtime.process import automations, jobs, timers
+from runtime.process import automations, guards, jobs, timers
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds
 from runtime.process.history import note
@@ -130,6 +131,7 @@ def take(
         raise NotFound("workflow", target.form.key)
     current = target.app.app.workflow_of(target.form.key)
     assert current is not None
+    engine.lock(conn, target)  # a parallel step on the record waits here, then sees the new state
     instance = instance_for(engine, conn, target, current)
     workflow = engine.workflow_of(conn, target, instance) or current
     definition = _definition(engine, conn, target, instance)
@@ -146,12 +148,15 @@ def take(
         if not _may_take(engine, conn, target, definition, transition, row, actor):
             raise NotAllowed(f"you may not take '{action}' on this record")
     given = _given_values(target, transition, values, row)
+    if not by_engine:  # files given with the action are attached on the caller's rights, not the engine's
+        engine.service.check_attachable(conn, target.form, given, actor, target.record_id, "values.")
     guard = engine.expr(definition, target.form.key, transition.guard)
     if not holds(guard, engine.context(conn, target, {**row, **given}, [guard]), actor.user_id):
         raise InvalidRecord([FieldProblem(None, "guard", _guard_message(transition))])
     channel = "workflow"
     acting = actor if by_engine else engine.engine_actor(actor, channel)
     _move(engine, conn, target, workflow, instance, transition, state, given, acting, comment)
+    guards.release(engine, conn, target, transition.to, workflow.initial().key)
     if not transition.system and not by_engine:
         from runtime.process.approvals import cancel_running
 

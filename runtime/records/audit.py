@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from runtime.db import now_of
 from runtime.identity.actor import Actor
 from runtime.schema.system import audit, users
-from runtime.schema.types import utcnow
 
 Record = dict[str, Any]
 IGNORED = {"id", "created_at", "updated_at", "version", "created_by"}
@@ -68,7 +68,7 @@ def record(
             action=action,
             channel=actor.channel,
             user_id=actor.user_id,
-            at=utcnow(),
+            at=now_of(conn),
             changes=changes,
         )
     )

@@ -11,17 +11,16 @@ for the table writers (runtime/records/export.py) to show as text.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runtime.expressions.types import Scope
 from runtime.model.common import Labels
 from runtime.records.compiled import CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord, invalid
-from runtime.records.query import ListQuery, field_type, parse_list_query
+from runtime.records.query import ListQuery, Reading, field_type, parse_list_query
 from runtime.records.reader import Row
 from runtime.records.values import ValueProblem
 
@@ -70,12 +69,7 @@ class Export:
 
 
 def parse_export(
-    form: CompiledForm,
-    params: Iterable[tuple[str, str]],
-    hidden: frozenset[str],
-    where_scope: Callable[[], Scope],
-    user_id: int | None,
-    language: str,
+    form: CompiledForm, params: Iterable[tuple[str, str]], reading: Reading, language: str
 ) -> ExportRequest:
     """Parse the query string of an export; every bad parameter is reported at once (422)."""
     problems: list[FieldProblem] = []
@@ -88,10 +82,10 @@ def parse_export(
             rest.append((name, raw))
     query = ListQuery()
     try:
-        query = parse_list_query(form, rest, hidden, where_scope, user_id)
+        query = parse_list_query(form, rest, reading)
     except InvalidRecord as exc:
         problems.extend(exc.problems)
-    columns, found = export_columns(form, chosen, hidden, language)
+    columns, found = export_columns(form, chosen, reading.hidden, language)
     problems.extend(found)
     if problems:
         raise InvalidRecord(problems)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 
-from runtime.records.errors import NotFound, invalid
+from runtime.records.errors import invalid
+from runtime.records.text import scrubbed
 from runtime.schema.system import files
 from runtime.schema.types import utcnow
 
 CHUNK = 1 << 20
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
+
+
+def new_public_id() -> str:
+    """A fresh, unguessable name for a file: 128 random bits in 22 URL-safe characters."""
+    return secrets.token_urlsafe(16)
 
 
 class FileStore:
@@ -29,7 +36,7 @@ class FileStore:
         self, conn: Connection, stream: BinaryIO, name: str, content_type: str, user_id: int | None
     ) -> dict[str, Any]:
         """Store an upload and record it; answers the file's JSON."""
-        clean_name = Path(name or "file").name[:255] or "file"
+        clean_name = Path(scrubbed(name or "") or "file").name[:255] or "file"
         digest, size, temp = self._spool(stream)
         target = self.path_of(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,22 +45,16 @@ class FileStore:
         else:
             os.replace(temp, target)
         row = {
+            "public_id": new_public_id(),
             "name": clean_name,
             "size": size,
-            "content_type": content_type[:255] or "application/octet-stream",
+            "content_type": scrubbed(content_type)[:255] or "application/octet-stream",
             "checksum": digest,
             "created_at": utcnow(),
             "created_by": user_id,
         }
-        file_id = conn.execute(insert(files).values(**row).returning(files.c.id)).scalar_one()
-        return file_json({"id": file_id, **row})
-
-    def describe(self, conn: Connection, file_id: int) -> dict[str, Any]:
-        """The facts of a stored file; NotFound when unknown."""
-        row = conn.execute(select(files).where(files.c.id == file_id)).mappings().first()
-        if row is None:
-            raise NotFound("file", file_id)
-        return file_json(dict(row))
+        conn.execute(insert(files).values(**row))
+        return file_json(row)
 
     def path_of(self, checksum: str) -> Path:
         """Where the bytes with this checksum live."""
@@ -77,12 +78,17 @@ class FileStore:
 
 
 def file_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A file row as the API shows it."""
+    """A file row as the API shows it: named by its public id, never by its sequential one."""
     return {
-        "id": row["id"],
+        "id": row["public_id"],
         "name": row["name"],
         "size": row["size"],
         "type": row["content_type"],
         "checksum": row["checksum"],
-        "url": f"/api/v1/files/{row['id']}/content",
+        "url": file_url(row["public_id"]),
     }
+
+
+def file_url(public_id: str) -> str:
+    """Where a file's bytes are downloaded."""
+    return f"/api/v1/files/{public_id}/content"

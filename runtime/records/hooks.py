@@ -50,8 +50,36 @@ class RecordHooks(Protocol):
     ) -> None:
         """React to a changed record (`changed`: the fields that changed, table fields included)."""
 
-    def ensure_unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
-        """Refuse a change while an approval holds the record."""
+    def ensure_unlocked(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        *,
+        deleting: bool = False,
+    ) -> None:
+        """Refuse a change while a locking approval runs (a deletion while anything guards the record)."""
+
+    def guard_before(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> Any:
+        """What guards the record before a change (approvals and states with material fields)."""
+
+    def guard_after(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        holds: Any,
+        changes: dict[str, Any],
+        actor: Actor,
+    ) -> Any:
+        """Refuse a material change (409 `material`), or answer what to approve again."""
+
+    def reapprove(
+        self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int, again: Any, actor: Actor
+    ) -> None:
+        """Start again the approvals a material change touched (after the update's other hooks)."""
 
     def deleted(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """End the record's instances and cancel its timers."""

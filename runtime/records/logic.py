@@ -1,9 +1,10 @@
-"""The expressions of a form at run time: formulas, expression defaults, rules, required_when.
+"""The expressions of a form at run time: formulas, expression defaults, fetches, rules, required_when.
 
 Each is compiled once into a Python closure. On every write the service builds the
 full record (stored values merged with the input, linked values, child rows) and
-runs `FormLogic.apply`, which fills formulas in dependency order (child rows first)
-and collects every rule that fails.
+runs `FormLogic.fill_defaults`, the fetches (runtime/records/fetching.py) and
+`FormLogic.apply`, which fills formulas in dependency order (child rows first) and
+collects every rule that fails.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from runtime.expressions.checker import Checked, check
 from runtime.expressions.parser import parse
 from runtime.expressions.to_python import Evaluator, to_python
 from runtime.expressions.types import scope_for
-from runtime.loading.expression_checks import formula_order
+from runtime.loading.expression_checks import fetch_order, formula_order
 from runtime.model import App, Form
 from runtime.model.fields import is_expression_default
 from runtime.records.errors import FieldProblem
@@ -40,6 +41,17 @@ class Computed:
 
 
 @dataclass
+class Fetch:
+    """A field's `fetch`: a value carried from the record's links, `follow` or `default`."""
+
+    key: str
+    mode: str
+    evaluate: Evaluator
+    store: Callable[[Any], Any]
+    checked: Checked
+
+
+@dataclass
 class RuleLogic:
     """A compiled rule: its check, its message and the fields it names."""
 
@@ -54,26 +66,36 @@ class FormLogic:
 
     formulas: list[Computed] = field(default_factory=list)
     defaults: list[Computed] = field(default_factory=list)
+    fetches: list[Fetch] = field(default_factory=list)  # in the order they read each other
     rules: list[RuleLogic] = field(default_factory=list)
     required_when: list[tuple[str, Evaluator]] = field(default_factory=list)
     visible_when: list[tuple[str, Evaluator]] = field(default_factory=list)
     links: set[tuple[str, str]] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
     singles: set[tuple[str, str]] = field(default_factory=set)
+    link_children: set[tuple[str, str, str]] = field(default_factory=set)  # LOOKUP over a link's rows
     required: set[str] = field(default_factory=set)
 
     @property
     def active(self) -> bool:
         """True when the form has anything to compute or check."""
-        return bool(self.formulas or self.defaults or self.rules or self.required_when)
+        return bool(self.formulas or self.defaults or self.fetches or self.rules or self.required_when)
 
-    def apply(self, record: Record, path: str, creating: bool) -> list[FieldProblem]:
-        """Fill defaults (on create) and formulas into `record`; answer the failed checks."""
+    def fill_defaults(self, record: Record, path: str, creating: bool) -> list[FieldProblem]:
+        """Expression defaults, on create, of the fields still empty."""
         problems: list[FieldProblem] = []
         if creating:
             for item in self.defaults:
                 if record.get(item.key) is None:
                     self._store(item, record, path, problems)
+        return problems
+
+    def apply(
+        self, record: Record, path: str, creating: bool, *, defaults: bool = True
+    ) -> list[FieldProblem]:
+        """Fill defaults (on create, unless done already) and formulas into `record`;
+        answer the failed checks."""
+        problems = self.fill_defaults(record, path, creating) if defaults else []
         for item in self.formulas:
             self._store(item, record, path, problems)
         for key in sorted(self.required):
@@ -117,7 +139,7 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
         body = body[1:] if body.startswith("=") else text
         checked = check(parse(body), scope, body)
         _note_reads(logic, checked)
-        return to_python(checked, clock, zone)
+        return to_python(checked, clock, zone, app.calendar)
 
     formulas: dict[str, tuple[Any, set[str]]] = {}
     for spec in form.stored_fields():
@@ -126,7 +148,7 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
             _note_reads(logic, checked)
             formulas[spec.key] = (spec, checked.fields)
             converter = converters[spec.key]
-            evaluate = to_python(checked, clock, zone)
+            evaluate = to_python(checked, clock, zone, app.calendar)
             logic.formulas.append(Computed(spec.key, evaluate, _storer(spec, converter), checked))
         default = getattr(spec, "default", None)
         if isinstance(default, str) and is_expression_default(default):
@@ -137,8 +159,18 @@ def compile_logic(app: App, form: Form, converters: dict[str, Converter], clock:
             logic.required_when.append((spec.key, compiled(spec.required_when)))
         if spec.visible_when is not None:
             logic.visible_when.append((spec.key, compiled(spec.visible_when)))
+        if spec.fetch is not None:
+            checked = check(parse(spec.fetch), scope, spec.fetch)
+            _note_reads(logic, checked)
+            evaluate = to_python(checked, clock, zone, app.calendar)
+            store = _storer(spec, converters[spec.key])
+            logic.fetches.append(Fetch(spec.key, spec.fetch_mode, evaluate, store, checked))
+            if spec.required:
+                logic.required.add(spec.key)
     order = formula_order({key: reads for key, (_, reads) in formulas.items()})
     logic.formulas.sort(key=lambda item: order.index(item.key))
+    fetched = fetch_order({item.key: item.checked.fields for item in logic.fetches})
+    logic.fetches.sort(key=lambda item: fetched.index(item.key))
     for rule in form.rules:
         evaluate = compiled(rule.check)
         named = rule.fields or sorted(_field_names(rule.check, scope, form))
@@ -150,6 +182,7 @@ def _note_reads(logic: FormLogic, checked: Checked) -> None:
     logic.links.update(checked.links)
     logic.singles.update(checked.singles)
     logic.children.update(table for table, _ in checked.children)
+    logic.link_children.update(checked.link_children)
 
 
 def _field_names(text: str, scope: Any, form: Form) -> set[str]:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from runtime.identity.actor import Actor
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.evaluation import evaluate
+from runtime.records.fetching import FETCHED
 from runtime.records.writer import prepare
 
 Record = dict[str, Any]
@@ -30,6 +31,7 @@ class RowPreview:
     values: Record = field(default_factory=dict)
     visible: dict[str, bool] = field(default_factory=dict)
     required: list[str] = field(default_factory=list)
+    fetched: Record = field(default_factory=dict)  # fields filled by their fetch with this input
 
 
 @dataclass
@@ -50,12 +52,7 @@ def preview_record(
     stored: Record | None = None,
 ) -> Preview:
     """Evaluate `data` as a create (no `stored`) or an update of `stored` would."""
-    item, _ = prepare(form, data, creating=stored is None, user_id=actor.user_id, restricted=restricted)
-    if stored is not None:
-        item.record_id = stored["id"]
-    kept: list[Record] = []
-    evaluate(conn, app, form, [("", item)], None if stored is None else {stored["id"]: stored}, keep=kept)
-    record = kept[0] if kept else {**(stored or {}), **item.values}
+    record = evaluated_record(conn, app, form, data, actor, restricted, stored)
     result = Preview(_row_preview(form, record))
     for key, child in form.children.items():
         rows = record.get(key)
@@ -64,12 +61,38 @@ def preview_record(
     return result
 
 
+def evaluated_record(
+    conn: Any,
+    app: CompiledApp,
+    form: CompiledForm,
+    data: Record,
+    actor: Actor,
+    restricted: dict[str, str],
+    stored: Record | None = None,
+) -> Record:
+    """The whole record a save of `data` would compute (child rows under their table fields)."""
+    item, _ = prepare(
+        form,
+        data,
+        creating=stored is None,
+        user_id=actor.user_id,
+        restricted=restricted,
+        department_id=actor.department_id,
+    )
+    if stored is not None:
+        item.record_id = stored["id"]
+    kept: list[Record] = []
+    evaluate(conn, app, form, [("", item)], None if stored is None else {stored["id"]: stored}, keep=kept)
+    return kept[0] if kept else {**(stored or {}), **item.values}
+
+
 def without_hidden(found: Preview, hidden: frozenset[str]) -> Preview:
     """The preview without the fields hidden from the caller."""
     row = found.record
     row.values = {k: v for k, v in row.values.items() if k not in hidden}
     row.visible = {k: v for k, v in row.visible.items() if k not in hidden}
     row.required = [k for k in row.required if k not in hidden]
+    row.fetched = {k: v for k, v in row.fetched.items() if k not in hidden}
     found.children = {k: v for k, v in found.children.items() if k not in hidden}
     return found
 
@@ -88,4 +111,5 @@ def _row_preview(form: CompiledForm, record: Record) -> RowPreview:
         values={key: record.get(key) for key in computed},
         visible=logic.shown(record),
         required=sorted(required),
+        fetched={key: record.get(key) for key in sorted(record.get(FETCHED, ()))},
     )

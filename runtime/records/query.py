@@ -12,19 +12,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, and_, exists, func, literal_column, select, true, type_coerce
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.expressions.checker import Checked, check
 from runtime.expressions.parser import parse
 from runtime.expressions.syntax import ExpressionError
-from runtime.expressions.to_sql import SqlScope, to_sql
+from runtime.expressions.to_sql import Guard, SqlScope, to_sql
 from runtime.expressions.types import BOOLEAN, NULL, Scope, scope_for
 from runtime.records.compiled import CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord
 from runtime.records.reader import Reader
 from runtime.records.values import ValueProblem, parse_datetime, parse_reference
+from runtime.schema import calendar
 from runtime.schema.types import utcnow
 
 MAX_LIMIT = 500
@@ -33,18 +46,18 @@ PAGING = {"limit", "offset", "sort", "count"}
 TEXT_TYPES = {"text", "long_text", "email", "phone", "url", "auto_number"}
 ORDERED_TYPES = {"integer", "decimal", "money", "percent", "date", "datetime"}
 OPERATORS: dict[str, set[str]] = {
-    "eq": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "attachment"},
-    "ne": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "attachment"},
+    "eq": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "department"},
+    "ne": TEXT_TYPES | ORDERED_TYPES | {"boolean", "select", "link", "user", "department"},
     "lt": TEXT_TYPES | ORDERED_TYPES,
     "lte": TEXT_TYPES | ORDERED_TYPES,
     "gt": TEXT_TYPES | ORDERED_TYPES,
     "gte": TEXT_TYPES | ORDERED_TYPES,
-    "in": TEXT_TYPES | ORDERED_TYPES | {"select", "link", "user", "attachment"},
+    "in": TEXT_TYPES | ORDERED_TYPES | {"select", "link", "user", "department"},
     "contains": TEXT_TYPES | {"multi_select"},
     "startswith": TEXT_TYPES,
     "isnull": TEXT_TYPES
     | ORDERED_TYPES
-    | {"boolean", "select", "multi_select", "link", "user", "attachment"},
+    | {"boolean", "select", "multi_select", "link", "user", "department", "attachment"},
 }
 SYSTEM_TYPES = {
     "id": "integer",
@@ -67,6 +80,20 @@ class Filter:
 
 
 @dataclass
+class Reading:
+    """Who a list query reads for: what their conditions may name, which linked rows they see.
+
+    Built by `runtime.records.access.reading_for`; the default reads as the system does
+    (every field, every linked row).
+    """
+
+    hidden: frozenset[str] = frozenset()
+    names: Callable[[], Scope] | None = None  # the scope of `where=`; None: every field
+    user_id: int | None = None
+    guard: Guard | None = None  # the reader's row scope on linked forms
+
+
+@dataclass
 class ListQuery:
     """A parsed list request."""
 
@@ -76,21 +103,19 @@ class ListQuery:
     offset: int = 0
     count: bool = False
     where: Checked | None = None
-    user_id: int | None = None
+    reading: Reading = field(default_factory=Reading)
 
 
 def parse_list_query(
-    form: CompiledForm,
-    params: Iterable[tuple[str, str]],
-    hidden: frozenset[str] = frozenset(),
-    where_scope: Callable[[], Scope] | None = None,
-    user_id: int | None = None,
+    form: CompiledForm, params: Iterable[tuple[str, str]], reading: Reading | None = None
 ) -> ListQuery:
     """Parse query-string pairs; every bad parameter is reported at once (422).
 
     Hidden fields are unknown here: no filter, sort or condition may probe them.
     """
-    query = ListQuery(limit=form.form.list_view.page_size, user_id=user_id)
+    reading = reading or Reading()
+    hidden = reading.hidden
+    query = ListQuery(limit=form.form.list_view.page_size, reading=reading)
     query.sort = [(key, desc) for key, desc in _default_sort(form) if key not in hidden]
     problems: list[FieldProblem] = []
     for name, raw in params:
@@ -98,7 +123,7 @@ def parse_list_query(
             if "\x00" in raw or "\x00" in name:
                 raise ValueProblem("invalid", "must not contain NUL characters")
             _refuse_hidden(name, raw, hidden)
-            _apply_param(form, query, name, raw, where_scope)
+            _apply_param(form, query, name, raw, reading.names)
         except ValueProblem as exc:
             problems.append(FieldProblem(f"query.{name}", exc.code, str(exc)))
     if problems:
@@ -142,7 +167,7 @@ def _where(form: CompiledForm, raw: str, where_scope: Callable[[], Scope] | None
         scope = where_scope() if where_scope is not None else scope_for(form.app, form.form)
         checked = check(parse(raw), scope, raw)
     except ExpressionError as exc:
-        raise ValueProblem("expression", str(exc)) from exc
+        raise ValueProblem(exc.code, str(exc)) from exc
     if checked.type not in (BOOLEAN, NULL):
         raise ValueProblem("expression", f"the condition gives a {checked.type} value, not true or false")
     return checked
@@ -201,7 +226,7 @@ def _filter(form: CompiledForm, key: str, op: str, raw: str) -> Filter:
 
 
 def _value(form: CompiledForm, key: str, kind: str, raw: str) -> Any:
-    if kind in ("link", "user", "attachment") or key == "id":
+    if kind in ("link", "user", "department") or key == "id":
         if not DIGITS.fullmatch(raw):
             raise ValueProblem("type", "must be a record id")
         return parse_reference(int(raw))
@@ -218,7 +243,7 @@ def _value(form: CompiledForm, key: str, kind: str, raw: str) -> Any:
         return raw
     if key in form.fields:
         return form.fields[key].convert(raw)
-    return _bounded_int(raw, 0, 2**63 - 1)
+    return _bounded_int(raw, 0, 2**31 - 1)  # `version`, a 32-bit column
 
 
 def apply_list_query(
@@ -248,10 +273,18 @@ def list_order(
     """ORDER BY of a list: the sort keys, empty values last, then `id` as the tie-breaker."""
     order: list[ColumnElement[Any]] = []
     for key, descending in query.sort:
-        column = text_order(reader.sort_column(key), dialect)
+        column = text_order(_guarded_sort(reader, key, query.reading.guard), dialect)
         order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
     order.append(form.table.c.id.desc() if query.sort[-1:] == [("id", True)] else form.table.c.id)
     return order
+
+
+def _guarded_sort(reader: Reader, key: str, guard: Guard | None) -> ColumnElement[Any]:
+    """A link sorts by the linked title only where the reader may read the linked record."""
+    column = reader.sort_column(key)
+    linked = reader.linked.get(key)
+    condition = guard(*linked) if guard is not None and linked is not None else None
+    return column if condition is None else case((condition, column), else_=null())
 
 
 def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnElement[bool]:
@@ -261,7 +294,8 @@ def filter_clause(form: CompiledForm, query: ListQuery, dialect: str) -> ColumnE
         conditions.append(form.table.c._merged_into.is_(None))  # merged records stay out of lists
     if query.where is not None:
         scope = sql_scope(form, dialect)
-        scope.user_id = query.user_id
+        scope.user_id = query.reading.user_id
+        scope.guard = query.reading.guard
         conditions.append(to_sql(query.where, scope))
     return and_(*conditions) if conditions else true()
 
@@ -276,7 +310,17 @@ def sql_scope(form: CompiledForm, dialect: str, now: dt.datetime | None = None) 
     }
     children = {key: child.table for key, child in form.children.items()}
     singles = {f.form: tables[f"{form.app.app}__{f.form}"] for f in form.app.forms if f.single}
-    return SqlScope(form.table, dialect, links, children, singles, now=now or utcnow(), zone=form.app.zone())
+    scope = SqlScope(form.table, dialect, links, children, singles, now=now or utcnow(), zone=form.app.zone())
+    scope.app = form.app.app
+    metadata = form.table.metadata
+    scope.workdays_ready = lambda: calendar.rows_ready(metadata)
+    for key, item in form.fields.items():  # the rows of linked records, for LOOKUP
+        target = form.app.form(item.spec.to) if item.type == "link" else None
+        if target is None:
+            continue
+        for table in target.table_fields():
+            scope.link_children[(key, table.key)] = tables[f"{form.app.app}__{target.form}__{table.key}"]
+    return scope
 
 
 def _condition(form: CompiledForm, item: Filter, dialect: str) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Select, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.records.compiled import CompiledApp, CompiledForm
+from runtime.records.files import file_url
 
 Row = dict[str, Any]
 SYSTEM_READ = ("created_at", "updated_at", "version")
@@ -25,6 +26,7 @@ class Reader:
         self.form = form
         self.columns: list[ColumnElement[Any]] = []
         self.display: dict[str, ColumnElement[Any]] = {}
+        self.linked: dict[str, tuple[Any, Any]] = {}  # link key -> (form table, its alias here)
         self.joins: list[tuple[Any, ColumnElement[bool]]] = []
         self._writers: list[Callable[[Any, Row], None]] = []
         self._plan()
@@ -58,12 +60,15 @@ class Reader:
                 self._add_link(field.key, field.spec.to)
             elif kind == "user":
                 self._add_user(field.key)
+            elif kind == "department":
+                self._add_department(field.key)
             elif kind == "attachment":
                 self._add_attachment(field.key)
             else:
                 self._add_plain(field.key, table.c[field.key], _plain_encoder(kind))
         if self.form.parent is None and self.form.form.duplicates:
             alias = table.alias(f"m_{self.form.key}")
+            self.linked["merged_into"] = (table, alias)
             self._add_reference("merged_into", alias, alias.c[self.form.title_field], column="_merged_into")
         if self.form.parent is None:
             self._add_user("created_by")
@@ -102,16 +107,22 @@ class Reader:
     def _add_link(self, key: str, target_form: str) -> None:
         target = self.app.form(target_form)
         alias = target.table.alias(f"l_{self.form.key}_{key}")
+        self.linked[key] = (target.table, alias)
         self._add_reference(key, alias, alias.c[target.title_field])
 
     def _add_user(self, key: str) -> None:
         alias = self.app.tables.metadata.tables["formloom_users"].alias(f"u_{key}")
         self._add_reference(key, alias, alias.c.display_name)
 
+    def _add_department(self, key: str) -> None:
+        alias = self.app.tables.metadata.tables["formloom_departments"].alias(f"d_{key}")
+        self._add_reference(key, alias, alias.c.name)
+
     def _add_attachment(self, key: str) -> None:
         table = self.form.table
         files = self.app.tables.metadata.tables["formloom_files"].alias(f"f_{key}")
-        parts = [table.c[key], files.c.name, files.c.size, files.c.content_type, files.c.checksum]
+        # the file is named by its public id; its sequential id never leaves the service
+        parts = [files.c.public_id, files.c.name, files.c.size, files.c.content_type, files.c.checksum]
         at = len(self.columns)
         labels = [f"c_{at + i}" for i in range(len(parts))]
         self.columns.extend(p.label(n) for p, n in zip(parts, labels, strict=True))
@@ -128,7 +139,7 @@ class Reader:
                     "size": size,
                     "type": kind,
                     "checksum": checksum,
-                    "url": f"/api/v1/files/{ref}/content",
+                    "url": file_url(ref),
                 }
             )
 

@@ -13,14 +13,15 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import SYSTEM, Actor
 from runtime.records import audit
-from runtime.records.access import Access, access_for, expression_scope
+from runtime.records.access import Access, access_for, reading_for
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import candidates, group_keys
-from runtime.records.errors import Conflict, FieldProblem, NotFound, invalid
+from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
 from runtime.records.evaluation import evaluate
 from runtime.records.export_query import (
     EXPORT_BATCH,
@@ -31,10 +32,12 @@ from runtime.records.export_query import (
     parse_export,
     too_many,
 )
+from runtime.records.file_access import attachment_access_problems, readable_file
 from runtime.records.hooks import ENGINE_WRITE, RecordHooks
-from runtime.records.integrity import restricting_references
+from runtime.records.integrity import LinkScope, restricting_references
+from runtime.records.link_filters import and_all, filter_condition, filters_of
 from runtime.records.merge import apply_merge, parse_merge
-from runtime.records.preview import Preview, preview_record, stored_row, without_hidden
+from runtime.records.preview import Preview, evaluated_record, preview_record, stored_row, without_hidden
 from runtime.records.query import apply_list_query, filter_clause, list_order, parse_list_query
 from runtime.records.reader import Row, reader_for
 from runtime.records.store import Clock, Store, computing, expect_version
@@ -69,21 +72,33 @@ class RecordsService:
     # -- reads -----------------------------------------------------------------------
 
     def list_page(
-        self, app_key: str, form_key: str, params: Iterable[tuple[str, str]], actor: Actor = SYSTEM
+        self,
+        app_key: str,
+        form_key: str,
+        params: Iterable[tuple[str, str]],
+        actor: Actor = SYSTEM,
+        condition: ColumnElement[bool] | None = None,
+        *,
+        children: bool = True,
     ) -> dict[str, Any]:
-        """A page of the records the actor may read, filtered and sorted, with `next_offset`."""
+        """A page of the records the actor may read, filtered and sorted, with `next_offset`.
+
+        `condition` narrows it further (a link's filter, for a picker); without `children`
+        the records come without their child rows (one statement fewer per table field)."""
         app, form = self.resolve(app_key, form_key)
         access = access_for(form, actor)
         access.require("read")
-        dialect = self.engine.dialect.name
-        query = parse_list_query(
-            form, params, access.hidden, lambda: expression_scope(form, actor), actor.user_id
-        )
-        scope = access.condition("read", dialect, self.clock())
+        dialect, now = self.engine.dialect.name, self.clock()
+        query = parse_list_query(form, params, reading_for(app, form, actor, dialect, now))
+        scope = and_all([access.condition("read", dialect, now), condition])
         reader = reader_for(app, form)
         stmt = apply_list_query(form, reader, reader.select(), query, dialect, scope)
         with self.engine.connect() as conn, computing(query.where is not None):
-            records = Visibility(self, app, actor).read(conn, form, stmt)
+            if children:
+                records = Visibility(self, app, actor).read(conn, form, stmt)
+            else:
+                rows = conn.execute(stmt).all()
+                records = Visibility(self, app, actor).shape(conn, form, [reader.to_json(r) for r in rows])
             total = None
             if query.count:
                 counted = (
@@ -102,6 +117,21 @@ class RecordsService:
         if total is not None:
             page["total"] = total
         return page
+
+    def related_page(
+        self,
+        app_key: str,
+        form_key: str,
+        record_id: int,
+        relation: str,
+        params: Iterable[tuple[str, str]],
+        actor: Actor = SYSTEM,
+    ) -> dict[str, Any]:
+        """A page of the records of a related list of the form (`quote.opportunity`) that link
+        to record `record_id`, as the actor may read them (runtime/records/related.py)."""
+        from runtime.records.related import related_page
+
+        return related_page(self, app_key, form_key, record_id, relation, params, actor)
 
     def export_rows(
         self,
@@ -126,9 +156,7 @@ class RecordsService:
         access.require("export")
         dialect, now = self.engine.dialect.name, self.clock()
         language = language or actor.language
-        request = parse_export(
-            form, params, access.hidden, lambda: expression_scope(form, actor), actor.user_id, language
-        )
+        request = parse_export(form, params, reading_for(app, form, actor, dialect, now), language)
         both = ("read",) if access.scopes.get("export") == access.scopes.get("read") else ("read", "export")
         scopes = [access.condition(operation, dialect, now) for operation in both]
         where = and_(filter_clause(form, request.query, dialect), *(s for s in scopes if s is not None))
@@ -183,7 +211,8 @@ class RecordsService:
         access.require("read")
         with self.engine.connect() as conn:
             self._in_scope(conn, form, record_id, access, "read")
-            return audit.history(conn, app.app.app, form.key, record_id, access.hidden)
+            entries = audit.history(conn, app.app.app, form.key, record_id, access.hidden)
+            return Visibility(self, app, actor).history(conn, form, entries)
 
     def duplicates_of(self, app_key: str, form_key: str, record_id: int, actor: Actor = SYSTEM) -> list[Row]:
         """Records the actor may read that match this record in some duplicate group."""
@@ -219,6 +248,48 @@ class RecordsService:
         finally:
             CURRENT_USER.reset(token)
         return without_hidden(found, access.hidden)
+
+    def link_filter(
+        self,
+        app_key: str,
+        form_key: str,
+        field: str,
+        data: Any,
+        actor: Actor,
+        record_id: int | None = None,
+        row: int | None = None,
+    ) -> ColumnElement[bool] | None:
+        """The `filter` of link field `field` (`table.field` in child rows) as SQL on the
+        linked form, for the record being entered: `data` as a save would compute it (over
+        `record_id` when editing), and row `row` of the table. None without a filter."""
+        app, form = self.resolve(app_key, form_key)
+        table, _, column = field.partition(".")
+        owner = form.children.get(table) if column else form
+        found = filters_of(owner).get(column or field) if owner is not None else None
+        if found is None:
+            return None
+        dialect, now = self.engine.dialect.name, self.clock()
+        token = CURRENT_USER.set(actor.user_id)
+        try:
+            if not found.checked.outer:
+                return filter_condition(app, found, None, None, dialect, now)
+            access = access_for(form, actor)
+            access.require("read")
+            restricted = self._restricted(app, form, access, creating=record_id is None)
+            with self.engine.connect() as conn:
+                stored = None
+                if record_id is not None:
+                    self._in_scope(conn, form, record_id, access, "read")
+                    stored = stored_row(conn, form, record_id)
+                entered = data if isinstance(data, dict) else {}
+                record = evaluated_record(conn, app, form, entered, actor, restricted, stored)
+            if not column:
+                return filter_condition(app, found, record, None, dialect, now)
+            rows = record.get(table)
+            own = rows[row] if isinstance(rows, list) and row is not None and 0 <= row < len(rows) else {}
+            return filter_condition(app, found, own, record, dialect, now)
+        finally:
+            CURRENT_USER.reset(token)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -260,6 +331,7 @@ class RecordsService:
                 creating=True,
                 path=prefix,
                 user_id=actor.user_id,
+                department_id=actor.department_id,
                 restricted=self._restricted(app, form, access, creating=True),
                 read_only_too=ENGINE_WRITE.get(),
             )
@@ -270,8 +342,11 @@ class RecordsService:
         token = CURRENT_USER.set(actor.user_id)
         try:
             with self.store.writing() as conn:
+                problems.extend(self._attachable(conn, form, prepared, actor))
                 problems.extend(evaluate(conn, app, form, prepared))
-                self.store.check(conn, app, form, prepared, problems=problems)
+                self.store.check(
+                    conn, app, form, prepared, problems=problems, link_scope=self._links_for(actor)
+                )
                 self.store.dedupe(
                     conn,
                     form,
@@ -355,12 +430,22 @@ class RecordsService:
             self._in_scope(conn, form, record_id, access, "update")
         self._unlocked(conn, app, form, record_id)
         stored = self.store.stored_row(conn, form, record_id, lock=True)  # writers queue here
+        holds = self.hooks.guard_before(conn, app, form, record_id) if self.hooks is not None else None
         before = self.store.read_one(conn, app, form, record_id)
         current = int(stored["version"])
         expect_version(current, expected_version)
         item.record_id = record_id
+        problems.extend(self._attachable(conn, form, [("", item)], actor, record_id))
         problems.extend(evaluate(conn, app, form, [("", item)], {record_id: stored}))
-        self.store.check(conn, app, form, [("", item)], own_id=record_id, problems=problems)
+        self.store.check(
+            conn,
+            app,
+            form,
+            [("", item)],
+            own_id=record_id,
+            problems=problems,
+            link_scope=self._links_for(actor),
+        )
         self.store.dedupe(
             conn,
             form,
@@ -383,10 +468,14 @@ class RecordsService:
         self.store.after_write(conn, app, form)
         after = self.store.read_one(conn, app, form, record_id)
         changes = audit.diff(before, after, set(form.children))
+        again = None
+        if self.hooks is not None:  # a material change is refused here, or approved again below
+            again = self.hooks.guard_after(conn, app, form, record_id, holds, changes, actor)
         audit.record(conn, app.app.app, form.key, record_id, "update", actor, changes)
         if self.hooks is None:
             return after
         self.hooks.updated(conn, app, form, record_id, stored, {**stored, **values}, set(changes), actor)
+        self.hooks.reapprove(conn, app, form, record_id, again, actor)
         return None
 
     def delete(
@@ -403,7 +492,7 @@ class RecordsService:
         access.require("delete")
         with self.store.writing() as conn:
             self._in_scope(conn, form, record_id, access, "delete")
-            self._unlocked(conn, app, form, record_id)
+            self._unlocked(conn, app, form, record_id, deleting=True)
             expect_version(self.store.current_version(conn, form, record_id), expected_version)
             blocking = restricting_references(conn, app, form, record_id)
             if blocking:
@@ -443,6 +532,45 @@ class RecordsService:
                 )
             return Visibility(self, app, actor).shape(conn, form, [after])[0]
 
+    # -- files -------------------------------------------------------------------------
+
+    def file(self, public_id: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """The stored row of a file the actor may read (runtime/records/file_access.py); else 404."""
+        with self.engine.connect() as conn:
+            return readable_file(
+                conn, self.apps.values(), actor, public_id, self.engine.dialect.name, self.clock()
+            )
+
+    def check_attachable(
+        self,
+        conn: Connection,
+        form: CompiledForm,
+        values: dict[str, Any],
+        actor: Actor,
+        record_id: int,
+        path: str,
+    ) -> None:
+        """422 unless `actor` may attach every file in `values` (public ids become stored ids in place).
+
+        For values the process engine writes on a caller's behalf (a workflow action's
+        `fields`): the engine itself may attach any file, its caller only what they may read.
+        """
+        problems = self._attachable(conn, form, [(path, Prepared(values=values))], actor, record_id)
+        if problems:
+            raise InvalidRecord(problems)
+
+    def _attachable(
+        self,
+        conn: Connection,
+        form: CompiledForm,
+        items: list[tuple[str, Prepared]],
+        actor: Actor,
+        own_id: int | None = None,
+    ) -> list[FieldProblem]:
+        """Files a write attaches: public ids become stored ids; files the actor may not read are refused."""
+        dialect, now = self.engine.dialect.name, self.clock()
+        return attachment_access_problems(conn, self.apps.values(), form, items, actor, dialect, now, own_id)
+
     # -- scope -------------------------------------------------------------------------
 
     def require_in_scope(
@@ -479,9 +607,24 @@ class RecordsService:
             found.setdefault(state, "read_only")
         return found
 
-    def _unlocked(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
+    def _links_for(self, actor: Actor) -> LinkScope | None:
+        """The writer's read scope on linked forms; None for the engine's and the system's writes."""
+        if actor.admin or ENGINE_WRITE.get():
+            return None
+        dialect, now = self.engine.dialect.name, self.clock()
+        return lambda target: access_for(target, actor).condition("read", dialect, now)
+
+    def _unlocked(
+        self,
+        conn: Connection,
+        app: CompiledApp,
+        form: CompiledForm,
+        record_id: int,
+        *,
+        deleting: bool = False,
+    ) -> None:
         if self.hooks is not None and not ENGINE_WRITE.get():
-            self.hooks.ensure_unlocked(conn, app, form, record_id)
+            self.hooks.ensure_unlocked(conn, app, form, record_id, deleting=deleting)
 
     def _in_scope(
         self, conn: Connection, form: CompiledForm, record_id: int, access: Access, operation: str
@@ -515,7 +658,14 @@ class RecordsService:
 
 
 def _restricted(access: Access) -> dict[str, str]:
-    """Fields the actor may not write: hidden ones are unknown to them, read-only ones refused."""
+    """Fields the actor may not write: hidden ones are unknown to them, read-only ones refused.
+
+    Fields of a table field's rows are named `table.field`.
+    """
     found = {key: "read_only" for key in access.read_only}
     found.update({key: "unknown_field" for key in access.hidden})
+    for table, child in access.form.children.items():
+        rows = access_for(child, access.actor)
+        found.update({f"{table}.{key}": "read_only" for key in rows.read_only})
+        found.update({f"{table}.{key}": "unknown_field" for key in rows.hidden})
     return found

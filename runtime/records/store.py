@@ -19,7 +19,13 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import candidates, group_keys
 from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
 from runtime.records.evaluation import evaluate
-from runtime.records.integrity import attachment_problems, reference_problems, unique_problems
+from runtime.records.integrity import (
+    LinkScope,
+    attachment_problems,
+    reference_problems,
+    unique_problems,
+    user_limit_problems,
+)
 from runtime.records.reader import Row, read_records, reader_for
 from runtime.records.recompute import recompute_for_single
 from runtime.records.writer import ChildInput, Prepared
@@ -110,10 +116,18 @@ class Store:
         items: list[tuple[str, Prepared]],
         own_id: int | None = None,
         problems: list[FieldProblem] | None = None,
+        link_scope: LinkScope | None = None,
     ) -> None:
-        """Raise every problem: those found already, plus references and uniqueness."""
-        problems = list(problems or [])
-        problems.extend(reference_problems(conn, app, form, items))
+        """Raise every problem: those found already, plus references and uniqueness.
+
+        `link_scope` limits links to the records the writer may read (see `reference_problems`).
+        """
+        missing = reference_problems(conn, app, form, items, link_scope)
+        unknown = {p.field for p in missing}  # a user who does not exist is not also ineligible,
+        # and a link to a missing or unreadable record gets no verdict on its filter
+        problems = [p for p in problems or [] if not (p.code == "link_filter" and p.field in unknown)]
+        problems.extend(missing)
+        problems.extend(p for p in user_limit_problems(conn, form, items, own_id) if p.field not in unknown)
         problems.extend(attachment_problems(conn, app, form, items))
         problems.extend(unique_problems(conn, form, items, own_id))
         for key, child in form.children.items():

@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from runtime.model import App
 from runtime.model.fields import NUMBER_TYPES
+from runtime.records.text import BAD_TEXT_MESSAGE, storable
 from runtime.schema.tables import MONEY, PERCENT
 
 Converter = Callable[[Any], Any]
@@ -59,8 +60,10 @@ def converter_for(app: App, spec: Any, exact_digits: int | None = None) -> Conve
         base = _choice_parser(spec.option_keys())
     elif kind == "multi_select":
         base = _choices_parser(spec.option_keys())
-    elif kind in ("link", "user", "attachment"):
+    elif kind in ("link", "user", "department"):
         base = parse_reference
+    elif kind == "attachment":
+        base = parse_file_reference
     else:
         raise ValueError(f"no converter for field type {kind!r}")
     return _with_limits(base, spec)
@@ -139,8 +142,8 @@ def _matching(regex: re.Pattern[str]) -> Callable[[Any], None]:
 def _text(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ValueProblem("type", "must be text")
-    if "\x00" in value:
-        raise ValueProblem("invalid", "must not contain NUL characters")
+    if not storable(value):
+        raise ValueProblem("invalid", BAD_TEXT_MESSAGE)
     stripped = value.strip()
     return stripped or None
 
@@ -248,6 +251,12 @@ def parse_date(value: Any) -> dt.date | None:
         raise ValueProblem("invalid", f"is not a valid date: {exc}") from exc
 
 
+# A moment every time zone can show: a day inside the calendar's ends (exports and pages
+# show datetimes in the app's zone, up to 14 hours off UTC).
+EARLIEST_MOMENT = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+LATEST_MOMENT = dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+
 def parse_datetime(value: Any) -> dt.datetime | None:
     """An ISO 8601 date and time; without an offset it is taken as UTC. Returned in UTC."""
     if isinstance(value, dt.datetime):
@@ -263,7 +272,15 @@ def parse_datetime(value: Any) -> dt.datetime | None:
         raise ValueProblem("type", "must be a date and time such as 2026-11-28T09:30:00Z")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        moment = moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is in the year 0 in UTC
+        moment = EARLIEST_MOMENT - dt.timedelta(days=1)
+    if not EARLIEST_MOMENT <= moment <= LATEST_MOMENT:
+        raise ValueProblem(
+            "invalid", "must be from 0001-01-02 to 9999-12-30 (UTC), to be shown in any time zone"
+        )
+    return moment
 
 
 def _choice_parser(keys: list[str]) -> Converter:
@@ -305,3 +322,22 @@ def parse_reference(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise ValueProblem("type", "must be a record id (a positive whole number)")
     return value
+
+
+FILE_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+
+def parse_file_reference(value: Any) -> str | int:
+    """A file, named by the public id an upload answered (`"id"` or `{"id": "…"}`).
+
+    A whole number is the file's internal id: only the process engine and system callers
+    (imports, demo data) may use it, which the records service checks
+    (`runtime.records.file_access`); it also turns public ids into internal ones.
+    """
+    if isinstance(value, dict) and "id" in value:
+        value = value["id"]
+    if isinstance(value, str) and FILE_ID.fullmatch(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    raise ValueProblem("type", "must be a file id (the id an upload answered)")

@@ -49,6 +49,70 @@ class Visibility:
         _drop(records, hidden_fields(form, self.actor))
         return records
 
+    def history(self, conn: Connection, form: CompiledForm, entries: list[Row]) -> list[Row]:
+        """Shape history entries: no hidden field (child rows' too), and a linked record's
+        display only where the reader may read that record now (else its id alone).
+
+        One query per linked form for all the entries together.
+        """
+        if self.actor.admin or not entries:
+            return entries
+        hidden = hidden_fields(form, self.actor)
+        refs: list[tuple[CompiledForm, str, dict[str, Any]]] = []  # (linked form, key, {id, display})
+        for entry in entries:
+            changes = entry.get("changes")
+            if not isinstance(changes, dict):
+                continue
+            for key in [k for k in changes if k in hidden]:
+                del changes[key]
+            refs.extend(self._history_refs(form, changes))
+            for table, child in form.children.items():
+                rows = changes.get(table)
+                if isinstance(rows, dict):
+                    refs.extend(self._child_changes(child, rows))
+                    if not rows:
+                        del changes[table]
+        by_form: dict[str, set[int]] = defaultdict(set)
+        for target, _, ref in refs:
+            by_form[target.key].add(ref["id"])
+        visible = {key: self._visible(conn, self.app.form(key), ids) for key, ids in by_form.items()}
+        for target, _, ref in refs:
+            if ref["id"] not in visible[target.key]:
+                ref["display"] = None
+        return entries
+
+    def _child_changes(
+        self, child: CompiledForm, rows: dict[str, Any]
+    ) -> list[tuple[CompiledForm, str, Row]]:
+        hidden = hidden_fields(child, self.actor)
+        refs: list[tuple[CompiledForm, str, Row]] = []
+        for kind in ("added", "removed", "changed"):
+            for row in rows.get(kind) or []:
+                if isinstance(row, dict):
+                    for key in hidden:
+                        row.pop(key, None)
+                    refs.extend(self._history_refs(child, row))
+        changed = [row for row in rows.get("changed") or [] if not isinstance(row, dict) or len(row) > 1]
+        if changed:
+            rows["changed"] = changed
+        else:
+            rows.pop("changed", None)  # rows whose only changes were hidden
+        return refs
+
+    def _history_refs(
+        self, form: CompiledForm, values: dict[str, Any]
+    ) -> list[tuple[CompiledForm, str, Row]]:
+        """The `{id, display}` link values in one change (`[old, new]` pairs or a row's values)."""
+        found: list[tuple[CompiledForm, str, Row]] = []
+        for key, field in form.fields.items():
+            if field.type != "link" or key not in values:
+                continue
+            value = values[key]
+            for ref in value if isinstance(value, list) else [value]:
+                if isinstance(ref, dict) and isinstance(ref.get("id"), int):
+                    found.append((self.app.form(field.spec.to), key, ref))
+        return found
+
     def _links(self, conn: Connection, form: CompiledForm, rows: list[Row]) -> None:
         for key, field in form.fields.items():
             if field.type != "link":

@@ -39,11 +39,14 @@ def prepare(
     user_id: int | None = None,
     restricted: dict[str, str] | None = None,
     read_only_too: bool = False,
+    department_id: int | None = None,
 ) -> tuple[Prepared, list[FieldProblem]]:
     """Convert `data` for `form`. On create, defaults fill what is missing.
 
-    `restricted` maps fields the caller may not write to the code to refuse them with;
-    `read_only_too` lets the process engine set read-only fields.
+    `restricted` maps fields the caller may not write to the code to refuse them with
+    (`table.field` for a field of a table field's rows); `read_only_too` lets the process
+    engine set read-only fields. `user_id` and `department_id` (the writer's and their
+    department) fill `current_user` and `current_user_department` defaults.
     """
     blocked = restricted or {}
     prepared = Prepared()
@@ -56,7 +59,9 @@ def prepare(
         if key in blocked:
             problems.append(_blocked(form, key, where, blocked[key]))
         elif key in form.children:
-            rows, found = _prepare_children(form.children[key], value, f"{where}", user_id)
+            rows, found = _prepare_children(
+                form.children[key], value, f"{where}", user_id, _within(blocked, key), read_only_too
+            )
             prepared.children[key] = rows
             problems.extend(found)
         elif key in writable:
@@ -66,10 +71,15 @@ def prepare(
         else:
             problems.append(FieldProblem(where, "unknown_field", f"{form.key} has no field '{key[:60]}'"))
     if creating:
-        _apply_defaults(form, prepared, user_id)
+        _apply_defaults(form, prepared, user_id, department_id)
     rejected = {p.field for p in problems}
     problems.extend(p for p in _missing(form, prepared, path, creating) if p.field not in rejected)
     return prepared, problems
+
+
+def _within(blocked: dict[str, str], table: str) -> dict[str, str]:
+    prefix = f"{table}."
+    return {key[len(prefix) :]: code for key, code in blocked.items() if key.startswith(prefix)}
 
 
 def _blocked(form: CompiledForm, key: str, where: str, code: str) -> FieldProblem:
@@ -86,7 +96,12 @@ def _convert(field: Any, value: Any, where: str, into: dict[str, Any], problems:
 
 
 def _prepare_children(
-    child: CompiledForm, value: Any, where: str, user_id: int | None
+    child: CompiledForm,
+    value: Any,
+    where: str,
+    user_id: int | None,
+    restricted: dict[str, str],
+    read_only_too: bool,
 ) -> tuple[list[ChildInput], list[FieldProblem]]:
     if not isinstance(value, list):
         return [], [FieldProblem(where, "type", "expected a list of rows")]
@@ -107,26 +122,42 @@ def _prepare_children(
                 else:
                     row_id = raw_id
         creating = row_id is None  # a kept row changes only the fields it sends
-        prepared, found = prepare(child, item, creating=creating, path=prefix, user_id=user_id)
+        prepared, found = prepare(
+            child,
+            item,
+            creating=creating,
+            path=prefix,
+            user_id=user_id,
+            restricted=restricted,
+            read_only_too=read_only_too,
+        )
         rows.append(ChildInput(row_id, prepared.values))
         problems.extend(found)
     return rows, problems
 
 
-def _apply_defaults(form: CompiledForm, prepared: Prepared, user_id: int | None) -> None:
+def _apply_defaults(
+    form: CompiledForm, prepared: Prepared, user_id: int | None, department_id: int | None = None
+) -> None:
     for key, spec in form.fields.items():
         if key in prepared.values and prepared.values[key] is not None:
             continue
         default = getattr(spec.spec, "default", None)
         if default == "current_user":
             prepared.values[key] = user_id
+        elif default == "current_user_department":
+            prepared.values[key] = department_id
         elif default is not None and not is_expression_default(default):
             prepared.values[key] = spec.convert(default)
 
 
 def computed(spec: Any) -> bool:
-    """True when the value comes from an expression: a formula or an expression default."""
-    return spec.formula is not None or is_expression_default(getattr(spec, "default", None))
+    """True when the value may come from an expression: a formula, an expression default or a fetch."""
+    return (
+        spec.formula is not None
+        or is_expression_default(getattr(spec, "default", None))
+        or getattr(spec, "fetch", None) is not None
+    )
 
 
 def _missing(form: CompiledForm, prepared: Prepared, path: str, creating: bool) -> list[FieldProblem]:

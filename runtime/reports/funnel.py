@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, or_, select, true, union_all
 
-from runtime.expressions.to_sql import to_sql
+from runtime.expressions.to_sql import Guard, to_sql
 from runtime.model.dashboard import Stage, Widget
 from runtime.records.compiled import CompiledApp
 from runtime.records.query import sql_scope
@@ -31,10 +31,14 @@ def funnel_statement(
     team: tuple[int, ...],
     dialect: str,
     now: dt.datetime,
+    guard: Guard | None = None,
 ) -> Select[Any]:
-    """Stage number and count, one row per stage, from one statement."""
+    """Stage number and count, one row per stage, from one statement.
+
+    `guard` is the viewer's row scope on linked forms, for the stages' conditions.
+    """
     parts = [
-        _stage(app, index, stage, scopes.get(stage.source), params, team, dialect, now)
+        _stage(app, index, stage, scopes.get(stage.source), params, team, dialect, now, guard)
         for index, stage in enumerate(widget.stages)
     ]
     both = union_all(*parts).subquery("stages")
@@ -50,6 +54,7 @@ def _stage(
     team: tuple[int, ...],
     dialect: str,
     now: dt.datetime,
+    guard: Guard | None,
 ) -> Select[Any]:
     form = app.form(stage.source)
     table = form.table
@@ -60,7 +65,9 @@ def _stage(
         where.append(scope)
     if stage.where is not None:
         checked = checked_on(form, stage.where)
-        where.append(to_sql(checked, sql_scope(form, dialect, now)))
+        expression_scope = sql_scope(form, dialect, now)
+        expression_scope.guard = guard
+        where.append(to_sql(checked, expression_scope))
     where.extend(param_conditions(app, form, None, params, team))
     if stage.reached is not None:
         workflow = app.app.workflow_of(form.key)

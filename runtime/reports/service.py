@@ -18,7 +18,7 @@ from runtime.identity.actor import Actor
 from runtime.identity.directory import subtree
 from runtime.model.dashboard import Dashboard, Widget
 from runtime.model.fields import SelectField
-from runtime.records.access import access_for
+from runtime.records.access import access_for, link_guard
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import NotAllowed, missing
 from runtime.records.service import RecordsService
@@ -81,7 +81,7 @@ class ReportsService:
             if widget.chart == "funnel":
                 return self._funnel(conn, app, widget, params, team, actor, now)
             form = app.form(str(widget.source))
-            compiler = WidgetCompiler(app, form, widget, dialect, now)
+            compiler = WidgetCompiler(app, form, widget, dialect, now, link_guard(app, actor, dialect, now))
             compiled = compiler.compile(self._scope(form, actor, "read", now), params, team)
             rows = conn.execute(compiled.statement).mappings().all()
         columns = [
@@ -135,7 +135,9 @@ class ReportsService:
         now: dt.datetime,
     ) -> dict[str, Any]:
         scopes = {s: self._scope(app.form(s), actor, "read", now) for s in _sources(widget)}
-        statement = funnel_statement(app, widget, scopes, params, team, self.engine.dialect.name, now)
+        dialect = self.engine.dialect.name
+        guard = link_guard(app, actor, dialect, now)
+        statement = funnel_statement(app, widget, scopes, params, team, dialect, now, guard)
         counts = {row.stage: int(row.reached) for row in conn.execute(statement)}
         rows = []
         first = counts.get(0, 0)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from runtime.expressions.checker import Checked, check
 from runtime.expressions.parser import parse
-from runtime.expressions.to_sql import to_sql
+from runtime.expressions.to_sql import Guard, to_sql
 from runtime.expressions.types import scope_for
 from runtime.model.dashboard import Dimension, Measure, Widget
 from runtime.records.compiled import CompiledApp, CompiledForm
@@ -69,21 +69,35 @@ class WidgetCompiler:
     """Compiles one widget of one form, for one database dialect, at one moment."""
 
     def __init__(
-        self, app: CompiledApp, form: CompiledForm, widget: Widget, dialect: str, now: dt.datetime
+        self,
+        app: CompiledApp,
+        form: CompiledForm,
+        widget: Widget,
+        dialect: str,
+        now: dt.datetime,
+        guard: Guard | None = None,
     ) -> None:
         self.app = app
         self.form = form
         self.widget = widget
         self.dialect = dialect
         self.now = now
+        self.guard = guard  # the viewer's row scope on linked forms (None: every row)
         self.table = form.table
         self.joined: list[tuple[Any, Any, bool]] = []  # (table, on, inner join)
 
     # -- conditions ------------------------------------------------------------------------
 
     def expression(self, text: str) -> SQL:
-        """An expression of the form, in SQL."""
-        return to_sql(checked_on(self.form, text), sql_scope(self.form, self.dialect, self.now))
+        """An expression of the form, in SQL; linked records out of the viewer's scope read as null."""
+        scope = sql_scope(self.form, self.dialect, self.now)
+        scope.guard = self.guard
+        return to_sql(checked_on(self.form, text), scope)
+
+    def guarded(self, table: Any, alias: Any, value: SQL) -> SQL:
+        """`value` of a linked record, or null where the viewer may not read that record."""
+        condition = self.guard(table, alias) if self.guard is not None else None
+        return value if condition is None else case((condition, value), else_=null())
 
     def conditions(self, scope: SQL | None, params: Params, team: tuple[int, ...]) -> list[SQL]:
         """The widget's filter, the viewer's scope and the viewer's parameters."""
@@ -112,9 +126,10 @@ class WidgetCompiler:
             self.form.fields[head].spec.required
         )  # an inner join keeps every row
         if tail:
-            target = self.app.form(self.form.fields[head].spec.to).table.alias(f"j_{spec.key}")
+            linked = self.app.form(self.form.fields[head].spec.to).table
+            target = linked.alias(f"j_{spec.key}")
             self.joined.append((target, target.c.id == column, required))
-            column = target.c[tail]
+            column = self.guarded(linked, target, target.c[tail])
             kind = self.app.form(self.form.fields[head].spec.to).fields[tail].type
         if spec.bucket is not None:
             value = bucket_sql(column, kind, spec.bucket, self.dialect, self.app.app.zone(), self.now)
@@ -124,6 +139,10 @@ class WidgetCompiler:
             self.joined.append((person, person.c.id == column, False))
             self.joined.append((unit, unit.c.id == person.c.department_id, False))
             return Column(spec.key, "dimension", unit.c.id, unit.c.name, spec, "department")
+        if kind == "department":
+            unit = departments.alias(f"d_{spec.key}")
+            self.joined.append((unit, unit.c.id == column, False))
+            return Column(spec.key, "dimension", column, unit.c.name, spec, "department")
         if kind == "user":
             person = users.alias(f"u_{spec.key}")
             self.joined.append((person, person.c.id == column, False))
@@ -132,7 +151,8 @@ class WidgetCompiler:
             target_form = self.app.form(self.form.fields[head].spec.to)
             target = target_form.table.alias(f"l_{spec.key}")
             self.joined.append((target, target.c.id == column, required))
-            return Column(spec.key, "dimension", column, target.c[target_form.title_field], spec, "link")
+            title = self.guarded(target_form.table, target, target.c[target_form.title_field])
+            return Column(spec.key, "dimension", column, title, spec, "link")
         return Column(spec.key, "dimension", column, spec=spec, field_type=kind)
 
     def measure(self, spec: Measure, plain: dict[str, SQL]) -> Column:

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -85,13 +86,17 @@ sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
 )
 
-login_failures = Table(
-    "formloom_login_failures",
+# Sign-in attempts counted per scope (pair, pair_hour, user, address) and window; see
+# runtime/identity/throttle.py. `username` or `address` is '' where the scope has none.
+sign_in_counts = Table(
+    "formloom_sign_in_counts",
     system_metadata,
-    Column("id", ID, primary_key=True, autoincrement=True),
-    Column("username", String(150), nullable=False, index=True),
-    Column("address", String(64), nullable=False, index=True),
-    Column("at", UTCDateTime(), nullable=False),
+    Column("scope", String(10), primary_key=True),
+    Column("username", String(150), primary_key=True),
+    Column("address", String(64), primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Index("ix_formloom_sign_in_counts_window_start", "window_start"),
 )
 
 audit = Table(
@@ -146,6 +151,9 @@ files = Table(
     "formloom_files",
     system_metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
+    # What the API names a file by: random, so files cannot be found by counting (the
+    # integer id stays internal; attachment columns refer to it).
+    Column("public_id", String(32), nullable=False, unique=True, index=True),
     Column("name", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("content_type", String(255), nullable=False),
@@ -180,6 +188,9 @@ process_instances = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime(), nullable=True),
     Column("version", Integer, nullable=False, server_default="1"),
+    # an approved approval guards its material fields until the record is released
+    Column("released_at", UTCDateTime(), nullable=True),
+    Column("nudged_at", UTCDateTime(), nullable=True),  # the submitter's last nudge
     Index("ix_formloom_process_instances_record", "app", "form", "record_id", "kind"),
 )
 
@@ -198,6 +209,7 @@ tasks = Table(
     Column("round", Integer, nullable=False),
     Column("assignee_id", ID, ForeignKey("formloom_users.id", ondelete="CASCADE"), nullable=False),
     Column("on_behalf_of", ID, ForeignKey("formloom_users.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(20), nullable=False, server_default="approve"),  # approve | cc | consult
     Column("status", String(20), nullable=False),
     Column("comment", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -237,7 +249,10 @@ notifications = Table(
     Column("app", String(40), nullable=True),
     Column("form", String(40), nullable=True),
     Column("record_id", BigInteger, nullable=True),
-    Column("message", Text, nullable=False),
+    Column("message", Text, nullable=False),  # as rendered for the recipient when sent
+    Column("template", json_type(), nullable=True),  # {zh, en}: rendered in the reader's language
+    Column("params", json_type(), nullable=True),  # the values the template reads
+    Column("task_id", ID, nullable=True, index=True),  # read once this task is done
     Column("key", String(240), nullable=True, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("read_at", UTCDateTime(), nullable=True),
@@ -255,4 +270,22 @@ saved_views = Table(
     Column("query", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("uq_formloom_saved_views_name", "user_id", "app", "form", "name", unique=True),
+)
+
+# -- the working calendar ------------------------------------------------------------------
+
+workdays = Table(
+    "formloom_workdays",
+    system_metadata,
+    Column("app", String(40), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("n", Integer, nullable=False),  # the working day's number, counted from CALENDAR_FIRST
+    Index("ix_formloom_workdays_app_n", "app", "n", unique=True),
+)
+
+calendars = Table(
+    "formloom_calendars",
+    system_metadata,
+    Column("app", String(40), primary_key=True),
+    Column("digest", String(64), nullable=False),  # of the calendar `workdays` holds for the app
 )

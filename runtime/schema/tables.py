@@ -135,13 +135,19 @@ def column_for(app: App, spec: Any) -> Column[Any]:
     args: list[Any] = [column_type(spec)]
     if isinstance(spec, LinkField):
         ondelete = "SET NULL" if spec.on_delete == "set_null" else "RESTRICT"
-        args.append(ForeignKey(f"{app.app}__{spec.to}.id", ondelete=ondelete))
+        # Forms may link to each other (or to themselves, or in a ring): a link's key is
+        # added after every table exists (ALTER TABLE … ADD CONSTRAINT; SQLite, which has no
+        # such statement, declares it in CREATE TABLE and resolves it lazily). So tables
+        # need no order, and no cycle makes SQLAlchemy warn that it cannot sort them.
+        args.append(ForeignKey(f"{app.app}__{spec.to}.id", ondelete=ondelete, use_alter=True))
     elif spec.type == "user":
         args.append(ForeignKey("formloom_users.id"))
+    elif spec.type == "department":
+        args.append(ForeignKey("formloom_departments.id"))
     elif spec.type == "attachment":
         args.append(ForeignKey("formloom_files.id"))
     unique = bool(getattr(spec, "unique", False)) or spec.type == "auto_number"
-    indexed = spec.index or spec.type in ("link", "user")
+    indexed = spec.index or spec.type in ("link", "user", "department")
     return Column(
         spec.key,
         *args,
@@ -176,7 +182,7 @@ def column_type(spec: Any) -> TypeEngine[Any]:
     if kind == "multi_select":
         json: TypeEngine[Any] = json_type()
         return json
-    if kind in ("link", "user", "attachment"):
+    if kind in ("link", "user", "department", "attachment"):
         return ID
     if kind == "auto_number":
         return String(64)

@@ -7,6 +7,11 @@ Input names follow the error paths of the API, so a 422 lands beside its input:
 removed). A tick box sends a hidden `false` before the box's own `true`. Empty inputs become null.
 Datetimes typed in the app's time zone are sent with that zone's offset, and
 percentages are typed as people say them (35 for 35 %, stored as 0.35).
+
+A field with a `fetch` carries a hidden `<name>._fetched`: the value it last had from
+the server (stored, or filled by the live preview). While the input still holds that
+value the user has not set the field, so it is not sent and the service decides
+(it follows its fetch, or keeps its value; runtime/records/fetching.py).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from starlette.datastructures import FormData, UploadFile
 from runtime.records.compiled import CompiledForm
 
 ROW_INPUT = re.compile(r"^([a-z][a-z0-9_]*)\[([0-9]{1,4})\]\.([a-z][a-z0-9_]*)$")
-IDS = ("link", "user", "attachment")
+IDS = ("link", "user", "department", "attachment")
 NUMBERS = ("integer", "decimal", "money", "percent")
 Record = dict[str, Any]
 
@@ -37,6 +42,8 @@ def record_from_form(form: CompiledForm, data: FormData, zone: ZoneInfo, editabl
         if field.type == "multi_select":
             if key in data or key in present:
                 record[key] = [str(v) for v in data.getlist(key) if isinstance(v, str) and v]
+        elif unchanged_fetch(field, key, data):
+            continue
         elif field.type == "boolean":
             if key in data:
                 record[key] = "true" in data.getlist(key)  # a hidden "false" comes first
@@ -46,6 +53,31 @@ def record_from_form(form: CompiledForm, data: FormData, zone: ZoneInfo, editabl
         if key in editable and (key in present or any(name.startswith(f"{key}[") for name in data)):
             record[key] = _rows(child, key, data, zone)
     return record
+
+
+def unchanged_fetch(field: Any, name: str, data: FormData) -> bool:
+    """True when a fetched field's input `name` still holds the value it last had from the
+    server (its `<name>._fetched`): the user has not set it."""
+    marker = data.get(f"{name}._fetched") if getattr(field.spec, "fetch", None) is not None else None
+    if not isinstance(marker, str):
+        return False
+    values = [v for v in data.getlist(name) if isinstance(v, str)]
+    if field.type == "boolean":
+        current = "true" if "true" in values else ("false" if marker else "")
+    elif field.type == "multi_select":
+        current = ",".join(sorted(v for v in values if v))
+    else:
+        current = values[0].strip() if values else ""
+    return current == marker.strip()
+
+
+def fetched_input(value: Any) -> str:
+    """An input-shaped state value as its `._fetched` marker holds it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(sorted(str(v) for v in value))
+    return "" if value is None else str(value)
 
 
 def uploads(form: CompiledForm, data: FormData, editable: set[str]) -> dict[str, UploadFile]:
@@ -115,7 +147,7 @@ def _rows(child: CompiledForm, key: str, data: FormData, zone: ZoneInfo) -> list
                 row["id"] = int(raw)
             continue
         field = child.fields.get(column)
-        if field is None or field.spec.formula is not None:
+        if field is None or field.spec.formula is not None or unchanged_fetch(field, name, data):
             continue
         if field.type == "multi_select":
             row.setdefault(column, []).append(raw)

@@ -18,11 +18,13 @@ from starlette.datastructures import FormData
 
 from runtime.model.fields import is_expression_default
 from runtime.records.compiled import CompiledForm
+from runtime.records.link_filters import filter_reads_record
 from runtime.records.preview import Preview, RowPreview
-from runtime.web.form_data import ROW_INPUT
+from runtime.web.form_data import ROW_INPUT, fetched_input
 from runtime.web.formats import display, input_time, spec_currency
 
 COMPUTED = ("auto_number",)
+REFERENCES = ("link", "user", "department")  # drawn as pickers, shown by their display name
 Record = dict[str, Any]
 
 
@@ -47,6 +49,8 @@ class Input:
     currency: str = ""
     rows: list[list[Input]] = field(default_factory=list)  # a table field's rows
     blank: list[Input] = field(default_factory=list)  # a new row of a table field
+    fetched: str | None = None  # a fetched field: the value it last had from the server
+    posts_form: bool = False  # a picker whose link filter reads the record being entered
 
 
 @dataclass
@@ -121,7 +125,7 @@ def state_of_record(form: CompiledForm, record: Record, zone: ZoneInfo) -> Recor
     state: Record = {}
     for key, item in form.fields.items():
         value = record.get(key)
-        if item.type in ("link", "user"):
+        if item.type in REFERENCES:
             state[key] = str(value["id"]) if isinstance(value, dict) else ""
             state[f"{key}._display"] = value.get("display", "") if isinstance(value, dict) else ""
         elif item.type == "attachment":
@@ -134,21 +138,31 @@ def state_of_record(form: CompiledForm, record: Record, zone: ZoneInfo) -> Recor
             state[key] = percent_input(value)
         else:
             state[key] = "" if value is None else str(value)
+    for key, item in form.fields.items():
+        if item.spec.fetch is not None:
+            state[f"{key}._fetched"] = fetched_input(state.get(key))
     for key, child in form.children.items():
         rows = record.get(key) or []
         state[key] = [{**state_of_record(child, row, zone), "id": row.get("id")} for row in rows]
     return state
 
 
-def state_of_defaults(form: CompiledForm, user: tuple[int, str] | None) -> Record:
-    """Input-shaped literal defaults of a new record (expression defaults come from the preview)."""
+def state_of_defaults(
+    form: CompiledForm, user: tuple[int, str] | None, department: tuple[int, str] | None = None
+) -> Record:
+    """Input-shaped literal defaults of a new record (expression defaults come from the preview).
+
+    `user` and `department` are the id and name of the writer and of their department.
+    """
     state: Record = {}
     for key, item in form.fields.items():
         default = getattr(item.spec, "default", None)
         if default is None or is_expression_default(default):
             continue
-        if item.type == "user" and default == "current_user" and user is not None:
-            state[key], state[f"{key}._display"] = str(user[0]), user[1]
+        if item.type in ("user", "department"):
+            chosen = user if item.type == "user" else department
+            if chosen is not None:
+                state[key], state[f"{key}._display"] = str(chosen[0]), chosen[1]
         elif item.type in ("multi_select", "boolean"):
             state[key] = default
         elif item.type == "percent":
@@ -183,6 +197,8 @@ def state_of_form(form: CompiledForm, data: FormData) -> Record:
         else:
             state[key] = data.get(key, "")
             state[f"{key}._display"] = data.get(f"{key}._display", "")
+        if f"{key}._fetched" in data:
+            state[f"{key}._fetched"] = data.get(f"{key}._fetched")
     for key, child in form.children.items():
         rows: dict[str, Record] = {}
         for name, raw in data.multi_items():
@@ -198,10 +214,10 @@ def state_of_form(form: CompiledForm, data: FormData) -> Record:
                 else:
                     row[column] = raw
         for name, raw in data.multi_items():
-            if name.endswith("._display") and ROW_INPUT.match(name.removesuffix("._display")):
-                match = ROW_INPUT.match(name.removesuffix("._display"))
+            for marker in ("._display", "._fetched"):
+                match = ROW_INPUT.match(name.removesuffix(marker)) if name.endswith(marker) else None
                 if match and match.group(1) == key and match.group(2) in rows:
-                    rows[match.group(2)][f"{match.group(3)}._display"] = raw
+                    rows[match.group(2)][f"{match.group(3)}{marker}"] = raw
         state[key] = list(rows.values())
     return state
 
@@ -221,11 +237,11 @@ def _keys(form: CompiledForm) -> list[str]:
 
 def _sections(form: CompiledForm, ctx: Context) -> list[tuple[str, int, list[str], str]]:
     shown = [k for k in _keys(form) if k not in ctx.hidden]
-    if not form.form.layout:
+    if not form.form.sections():  # related lists are shown on the record page only
         return [("", 2 if len(shown) > 6 else 1, shown, "")]
     placed: list[tuple[str, int, list[str], str]] = []
     seen: set[str] = set()
-    for section in form.form.layout:
+    for section in form.form.sections():
         keys = [k for k in section.fields if form.form.field(k) is not None and k not in ctx.hidden]
         seen.update(section.fields)
         tab = section.tab.text(ctx.language) if section.tab else ""
@@ -264,6 +280,9 @@ def field_input(
         errors=errors.get(name or key, []),
         currency=spec_currency(spec, ctx.currency) if kind == "money" else "",
     )
+    if spec.fetch is not None and item.editable:
+        item.fetched = str(state.get(f"{key}._fetched") or "")
+    item.posts_form = kind == "link" and filter_reads_record(getattr(spec, "filter", None))
     value = row.values[key] if key in row.values and computed else state.get(key, "")
     item.value = [] if kind == "multi_select" and not value else value
     if kind in ("select", "multi_select"):
@@ -275,7 +294,7 @@ def field_input(
 
 
 def _shown(spec: Any, key: str, state: Record, value: Any, ctx: Context) -> str:
-    if spec.type in ("link", "user"):
+    if spec.type in REFERENCES:
         return str(state.get(f"{key}._display", ""))
     if spec.type in ("table", "attachment") or value in (None, ""):
         return ""

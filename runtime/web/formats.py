@@ -38,7 +38,7 @@ def display(spec: Any, value: Any, language: str, currency: str, zone: ZoneInfo)
     if value is None or value == "" or value == []:
         return ""
     kind = spec.type
-    if kind in ("link", "user"):
+    if kind in ("link", "user", "department"):
         return str(value.get("display") or value.get("id")) if isinstance(value, dict) else str(value)
     if kind == "attachment":
         return str(value.get("name", "")) if isinstance(value, dict) else str(value)

@@ -17,7 +17,24 @@ from runtime.web.i18n import Translate
 
 # Codes whose message depends on the field type; the catalog key is `error.<code>.<type>`.
 BY_TYPE = {"invalid", "type"}
-TRANSLATED = {"required", "unique", "duplicate", "read_only", "unknown_field", "option", "max_length"}
+TRANSLATED = {
+    "required",
+    "unique",
+    "duplicate",
+    "read_only",
+    "unknown_field",
+    "option",
+    "max_length",
+    "link_filter",
+    # the process engine's refusals people meet on the pages
+    "material",
+    "too_soon",
+    "decided",
+    "waiting",
+    "task_closed",
+    "self_approval",
+    "locked",
+}
 
 
 def by_input(
@@ -43,6 +60,20 @@ def message(problem: FieldProblem, kind: str, t: Translate, language: str) -> st
     if problem.code in TRANSLATED:
         return t(f"error.{problem.code}")
     return text
+
+
+def held_message(problem: FieldProblem, form: CompiledForm | None, t: Translate, language: str) -> str:
+    """A change the record's approval or state does not allow (`material`, `locked`), for people.
+
+    English pages show the engine's message (the approval's `change_message`, when it has
+    one); Chinese pages name the field the change touched.
+    """
+    if language == "en":
+        return message(problem, "", t, language)
+    spec = form.form.field(problem.field) if form is not None and problem.field else None
+    if problem.code == "material" and spec is not None:
+        return t("error.material_field", field=spec.title(language))
+    return t(f"error.{problem.code}")
 
 
 def _kind(form: CompiledForm | None, name: str) -> str:

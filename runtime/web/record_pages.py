@@ -22,8 +22,9 @@ from runtime.identity.actor import Actor
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import Conflict, InvalidRecord, RecordError
 from runtime.records.preview import Preview, RowPreview
-from runtime.schema.system import users
+from runtime.schema.system import departments, users
 from runtime.web.context import Web
+from runtime.web.fetched import Titles, fetched_payload, link_titles
 from runtime.web.form_data import cleared, record_from_form, uploads
 from runtime.web.form_view import (
     Context,
@@ -34,10 +35,12 @@ from runtime.web.form_view import (
 )
 from runtime.web.formats import display
 from runtime.web.i18n import translator
-from runtime.web.problems import by_input
+from runtime.web.problems import by_input, held_message
+from runtime.web.related_view import given_links
 from runtime.web.session import check_csrf, posted_form
 
 Record = dict[str, Any]
+HELD = ("material", "locked")
 
 
 def record_router(web: Web) -> APIRouter:
@@ -49,7 +52,10 @@ def record_router(web: Web) -> APIRouter:
     def new_record(request: Request, app_key: str, form_key: str, actor: Actor = Actor_) -> Response:
         app, form = web.service.resolve(app_key, form_key)
         web.service.access(app_key, form_key, actor).require("create")
-        state = state_of_defaults(form, (actor.user_id, _name(web, actor)) if actor.user_id else None)
+        user = (actor.user_id, _name(web, actor)) if actor.user_id else None
+        state = state_of_defaults(form, user, _department(web, form, actor))
+        ctx = web.input_context(app, form, actor, creating=True)  # `?account=3` fills a link (related lists)
+        state.update(given_links(web, app, form, request.query_params, actor, web.editable(form, ctx)))
         return _draw(web, request, actor, app, form, state, None, {}, status=200)
 
     def create(
@@ -114,7 +120,7 @@ def record_router(web: Web) -> APIRouter:
         ctx = web.input_context(app, form, actor, creating=record_id is None)
         entered = record_from_form(form, data, ctx.zone, web.editable(form, ctx))
         found = web.service.preview(app_key, form_key, entered, actor, record_id)
-        event = {"formloom:live": live_payload(form, found, ctx)}
+        event = {"formloom:live": live_payload(form, found, ctx, link_titles(web, app, form, found, actor))}
         return Response(status_code=204, headers={"HX-Trigger": json.dumps(event, ensure_ascii=True)})
 
     prefix = "/app/{app_key}/{form_key}"
@@ -126,19 +132,24 @@ def record_router(web: Web) -> APIRouter:
     return router
 
 
-def live_payload(form: CompiledForm, found: Preview, ctx: Context) -> dict[str, Any]:
-    """The preview as the page applies it: formatted values, visibility, required fields."""
+def live_payload(
+    form: CompiledForm, found: Preview, ctx: Context, titles: Titles | None = None
+) -> dict[str, Any]:
+    """The preview as the page applies it: formatted values, visibility, required fields, and
+    the inputs filled by their fetch (`titles` names the linked records those give)."""
     return {
-        "record": _row_payload(form, found.record, ctx, ""),
+        "record": _row_payload(form, found.record, ctx, "", titles),
         "rows": [
-            _row_payload(form.children[key], row, ctx, f"{key}[{index}].")
+            _row_payload(form.children[key], row, ctx, f"{key}[{index}].", titles)
             for key, rows in found.children.items()
             for index, row in enumerate(rows)
         ],
     }
 
 
-def _row_payload(form: CompiledForm, row: RowPreview, ctx: Context, prefix: str) -> dict[str, Any]:
+def _row_payload(
+    form: CompiledForm, row: RowPreview, ctx: Context, prefix: str, titles: Titles | None = None
+) -> dict[str, Any]:
     values = {
         f"{prefix}{key}": display(form.fields[key].spec, value, ctx.language, ctx.currency, ctx.zone)
         for key, value in row.values.items()
@@ -151,6 +162,7 @@ def _row_payload(form: CompiledForm, row: RowPreview, ctx: Context, prefix: str)
         "visible": visible,
         "required": [f"{prefix}{k}" for k in row.required],
         "optional": optional,
+        "fetched": fetched_payload(form, row, ctx, prefix, titles),
     }
 
 
@@ -188,8 +200,13 @@ def _refused(
     t = translator(actor.language)
     duplicates = [p for p in error.problems if p.code == "duplicate"]
     stale = any(p.code == "version_conflict" for p in error.problems)
-    problems = [p for p in error.problems if p.code not in ("duplicate", "version_conflict")]
+    # A change the approval or the state does not allow (409 `material`, `locked`) is about the
+    # record, not the value typed: it goes to the top of the form, where it is seen at once.
+    held = [held_message(p, form, t, actor.language) for p in error.problems if p.code in HELD]
+    problems = [p for p in error.problems if p.code not in ("duplicate", "version_conflict", *HELD)]
     errors = by_input(problems, form, t, actor.language)
+    if held:
+        errors[""] = held + errors.get("", [])
     if stale:
         errors.setdefault("", []).append(t("form.stale"))
     found = [(i, f"/app/{app.app.app}/{form.key}/{i}") for p in duplicates for i in p.candidates]
@@ -198,7 +215,7 @@ def _refused(
         for key, item in form.fields.items():
             if item.type == "attachment":
                 state[key] = stored.get(key)
-    status = 409 if found or stale else 422
+    status = 409 if found or stale or held else 422
     return _draw(web, request, actor, app, form, state, stored, errors, status, found)
 
 
@@ -262,6 +279,17 @@ def _row_pairs(key: str, index: int, row: Record) -> list[tuple[str, str | Uploa
         elif value is not None and not column.endswith("._display"):
             pairs.append((name, str(value)))
     return pairs
+
+
+def _department(web: Web, form: CompiledForm, actor: Actor) -> tuple[int, str] | None:
+    """The writer's department, when they have one and the form fills one in by default."""
+    defaults = (getattr(f.spec, "default", None) for f in form.fields.values())
+    if actor.department_id is None or "current_user_department" not in defaults:
+        return None
+    with web.service.engine.connect() as conn:
+        found = conn.execute(select(departments.c.name).where(departments.c.id == actor.department_id))
+        name = found.scalar()
+    return (actor.department_id, str(name)) if name is not None else None
 
 
 def _name(web: Web, actor: Actor) -> str:

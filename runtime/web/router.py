@@ -26,6 +26,7 @@ from runtime.web.inbox_pages import inbox_router
 from runtime.web.list_pages import list_router
 from runtime.web.record_pages import record_router
 from runtime.web.record_view import record_view_router
+from runtime.web.related_view import related_router
 from runtime.web.render import TEMPLATES, Pages
 from runtime.web.security import secured
 from runtime.web.session import FormExpired, SignInRequired, page_actor, to_sign_in
@@ -41,6 +42,7 @@ def install_web(
     api.include_router(inbox_router(web))
     api.include_router(record_router(web))  # `/new` and `/_live` before `/{record_id}`
     api.include_router(record_view_router(web))
+    api.include_router(related_router(web))
     api.include_router(list_router(web))
 
     async def sign_in(request: Request, exc: Exception) -> Response:

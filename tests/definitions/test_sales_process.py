@@ -158,17 +158,22 @@ def test_opportunity_stages_need_the_spin_notes_and_set_the_probability(sales: R
 
 
 def quote_with_discount(runtime: Runtime, discount: str) -> dict[str, Any]:
+    """A quote of two lines at the product's list price, one of them at `discount`.
+
+    At list price the stated discount is the effective one (measured against list).
+    """
     rep = as_user(runtime, "li.rep")
     opportunity = runtime.service.list_page("sales", "opportunity", [])["items"][0]
-    product = runtime.service.list_page("sales", "product", [])["items"][0]["id"]
+    product = runtime.service.list_page("sales", "product", [])["items"][0]
+    price = str(product["list_price"])
     answer = rep.post(
         "/api/v1/sales/quote",
         json={
             "opportunity": opportunity["id"],
             "account": opportunity["account"]["id"],
             "lines": [
-                {"product": product, "quantity": 10, "unit_price": "1000", "discount_pct": discount},
-                {"product": product, "quantity": 5, "unit_price": "1000", "discount_pct": "0.05"},
+                {"product": product["id"], "quantity": 10, "unit_price": price, "discount_pct": discount},
+                {"product": product["id"], "quantity": 5, "unit_price": price, "discount_pct": "0.05"},
             ],
         },
     )
@@ -197,7 +202,8 @@ def test_a_rejected_quote_returns_to_draft_with_the_comment_and_can_be_resubmitt
     rep, manager = as_user(sales, "li.rep"), as_user(sales, "qian.manager")
     quote = quote_with_discount(sales, "0.35")
     act(rep, "quote", quote["id"], "submit")
-    assert rep.patch(f"/api/v1/sales/quote/{quote['id']}", json={"terms": "x"}).status_code == 409  # locked
+    # Only lines, prices and discounts are held by the approval: the terms stay editable.
+    assert rep.patch(f"/api/v1/sales/quote/{quote['id']}", json={"terms": "x"}).status_code == 200
     task = manager.get("/api/v1/tasks").json()["items"][0]
     manager.post(f"/api/v1/tasks/{task['id']}/reject", json={"comment": "折扣过高，请控制在 30% 以内"})
     assert sales.service.get("sales", "quote", quote["id"])["status"] == "draft"

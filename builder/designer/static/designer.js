@@ -54,7 +54,11 @@
   const label = (value, fallback) => (value && (value[language] || value.en || value.zh)) || fallback;
   const field = (key) => form.fields.find((f) => f.key === key);
   const hasLayout = () => Array.isArray(form.layout) && form.layout.length > 0;
-  const placed = () => new Set(hasLayout() ? form.layout.flatMap((s) => s.fields) : []);
+  // Related lists (`{related: form.link}`) sit in the layout too; they are kept as written.
+  const isSection = (item) => !("related" in item);
+  const sectionsOf = () => (hasLayout() ? form.layout.filter(isSection) : []);
+  const lastSection = () => (hasLayout() ? form.layout.map(isSection).lastIndexOf(true) : -1);
+  const placed = () => new Set(sectionsOf().flatMap((s) => s.fields));
 
   function snapshot() {
     undo.push(JSON.stringify(form));
@@ -80,7 +84,7 @@
   function payload() {
     const copy = JSON.parse(JSON.stringify(form));
     if (Array.isArray(copy.layout)) {
-      copy.layout = copy.layout.filter((s) => s.fields.length);
+      copy.layout = copy.layout.filter((s) => !isSection(s) || s.fields.length);
       if (!copy.layout.length) delete copy.layout;
     }
     return copy;
@@ -135,7 +139,7 @@
     if (published.has(old) && !item.renamed_from) item.renamed_from = old;
     if (item.renamed_from === key) delete item.renamed_from;
     item.key = key;
-    if (hasLayout()) for (const s of form.layout) s.fields = s.fields.map((k) => (k === old ? key : k));
+    for (const s of sectionsOf()) s.fields = s.fields.map((k) => (k === old ? key : k));
     if (form.title_field === old) form.title_field = key;
     if (selected && selected.key === old) selected.key = key;
     return true;
@@ -180,6 +184,13 @@
     canvas.replaceChildren();
     if (hasLayout()) {
       form.layout.forEach((section, index) => {
+        if (!isSection(section)) {
+          canvas.append(el("section", { class: "d-section d-related", "data-related": section.related },
+            el("div", { class: "d-section-head" }, el("strong", { text: label(section.label, section.related) }), " ",
+              el("span", { class: "muted", text: `${t("d.related")}: ${section.related}` })),
+            el("p", { class: "muted", text: t("d.related_hint") })));
+          return;
+        }
         const head = el("div", { class: "d-section-head" },
           el("button", { type: "button", class: "d-select", "data-section": String(index) },
             el("strong", { text: label(section.section, t("d.section")) }),
@@ -343,17 +354,18 @@
     if (NUMERIC.includes(item.type)) parts.push(optional(item, "min", t("d.min")), optional(item, "max", t("d.max")));
     if (TEXTUAL.includes(item.type)) parts.push(optional(item, "pattern", t("d.pattern")), optional(item, "max_length", t("d.max_length"), { inputmode: "numeric" }));
     if (item.type === "money") parts.push(optional(item, "currency", t("d.currency")));
-    if (item.type === "link") parts.push(choice(item, "to", t("d.link_to"), forms), choice(item, "on_delete", t("d.on_delete"), ["", "restrict", "set_null"]));
+    if (item.type === "link") parts.push(choice(item, "to", t("d.link_to"), forms), choice(item, "on_delete", t("d.on_delete"), ["", "restrict", "set_null"]), expression(item, "filter", t("d.filter")));
     if (item.type === "table") parts.push(choice(item, "form", t("d.table_form"), ["", ...forms]));
     if (item.type === "auto_number") parts.push(optional(item, "pattern", t("d.pattern_auto")));
     if (!["table", "attachment", "auto_number"].includes(item.type)) parts.push(optional(item, "default", t("d.default")));
     if (item.type !== "table") parts.push(expression(item, "formula", t("d.formula")));
+    if (!["table", "attachment", "auto_number"].includes(item.type)) parts.push(expression(item, "fetch", t("d.fetch")), choice(item, "fetch_mode", t("d.fetch_mode"), ["", "follow", "default"], (mode) => (mode ? t(`d.fetch_${mode}`) : "—")));
     parts.push(expression(item, "visible_when", t("d.visible_when")), expression(item, "required_when", t("d.required_when")));
     const remove = el("button", { type: "button", class: "button danger", "data-delete-field": "", text: t("d.delete_field") });
     remove.addEventListener("click", () => {
       commit(() => {
         form.fields = form.fields.filter((f) => f !== item);
-        if (hasLayout()) for (const s of form.layout) s.fields = s.fields.filter((k) => k !== item.key);
+        for (const s of sectionsOf()) s.fields = s.fields.filter((k) => k !== item.key);
         selected = null;
       });
       drawPanel();
@@ -409,8 +421,8 @@
     if (target.dataset.select) { selected = { kind: "field", key: target.dataset.select }; draw(); drawPanel(); focusCard(selected.key); }
     else if (target.dataset.section !== undefined) { selected = { kind: "section", index: Number(target.dataset.section) }; draw(); drawPanel(); }
     else if (target.dataset.addType) {
-      const list = selected && selected.kind === "section" ? String(selected.index) : hasLayout() ? String(form.layout.length - 1) : "fields";
-      const size = list === "fields" ? form.fields.length : form.layout[Number(list)].fields.length;
+      const list = selected && selected.kind === "section" ? String(selected.index) : lastSection() >= 0 ? String(lastSection()) : hasLayout() ? "none" : "fields";
+      const size = list === "fields" || list === "none" ? form.fields.length : form.layout[Number(list)].fields.length;
       await addField(target.dataset.addType, list, size);
     } else if (target.dataset.move) {
       const key = target.closest("[data-key]").dataset.key;
@@ -429,7 +441,7 @@
     else if (target.matches("[data-save]")) save();
     else if (target.matches("[data-add-section]")) {
       commit(() => {
-        if (!hasLayout()) form.layout = [{ section: { zh: "字段", en: "Fields" }, columns: 2, fields: form.fields.map((f) => f.key) }];
+        if (lastSection() < 0) form.layout = [{ section: { zh: "字段", en: "Fields" }, columns: 2, fields: form.fields.map((f) => f.key) }, ...(form.layout || [])];
         form.layout.push({ section: { zh: "新分组", en: "New section" }, columns: 2, fields: [] });
         selected = { kind: "section", index: form.layout.length - 1 };
       });

@@ -32,11 +32,52 @@ function applyRow(form, row) {
   }
 }
 
+// A field filled by its `fetch`: its input and its `._fetched` marker take the value, so the
+// field keeps following until the user types over it (see runtime/web/form_data.py). An input
+// that no longer holds its marker's value was typed over meanwhile (the answer is late): it stays.
+function inputValue(inputs, kind) {
+  const checked = inputs.filter((input) => input.type === "checkbox" && input.checked).map((input) => input.value);
+  if (kind === "boolean") return checked.includes("true") ? "true" : "";
+  if (kind === "multi_select") return checked.filter(Boolean).sort().join(",");
+  return inputs.length ? inputs[0].value.trim() : "";
+}
+
+function applyFetched(form, fetched) {
+  for (const [name, item] of Object.entries(fetched || {})) {
+    const marker = form.querySelector(`[name="${CSS.escape(name + "._fetched")}"]`);
+    if (!marker) continue;
+    const inputs = [...form.querySelectorAll(`[name="${CSS.escape(name)}"]`)];
+    const shown = inputValue(inputs.filter((input) => input.type !== "hidden" || input.matches("[data-pick-value]")), item.kind);
+    const held = item.kind === "boolean" && marker.value === "false" ? "" : marker.value.trim();
+    if (shown !== held) continue;
+    marker.value = item.value;
+    const picked = inputs.find((input) => input.matches("[data-pick-value]"));
+    if (picked) {
+      const picker = pickerOf(picked);
+      picked.value = item.value;
+      const label = picker.querySelector("[data-pick-label]");
+      if (label) label.value = item.display;
+      picker.querySelector("[data-pick-search]").value = item.display;
+    } else if (item.kind === "boolean") {
+      for (const input of inputs) if (input.type === "checkbox") input.checked = item.value === "true";
+    } else if (item.kind === "multi_select") {
+      const chosen = item.value ? item.value.split(",") : [];
+      for (const input of inputs) if (input.type === "checkbox") input.checked = chosen.includes(input.value);
+    } else {
+      for (const input of inputs) input.value = item.value;
+    }
+  }
+}
+
 document.addEventListener("formloom:live", (event) => {
   const form = document.getElementById("record-form");
   if (!form) return;
   applyRow(form, event.detail.record);
-  for (const row of event.detail.rows) applyRow(form, row);
+  applyFetched(form, event.detail.record.fetched);
+  for (const row of event.detail.rows) {
+    applyRow(form, row);
+    applyFetched(form, row.fetched);
+  }
 });
 
 // --- Link and user pickers: type to search, pick with the mouse or the keyboard.
@@ -159,7 +200,7 @@ function literal(kind, raw) {
   if (kind === "date") return `#${text}#`;
   if (kind === "datetime") return `#${text.length === 10 ? text + "T00:00:00" : text}#`;
   if (kind === "user" && ["me", "我", "current_user"].includes(text.toLowerCase())) return "CURRENT_USER()";
-  if (kind === "link" || kind === "user") return text.replace(/[^0-9]/g, "") || "0";
+  if (["link", "user", "department"].includes(kind)) return text.replace(/[^0-9]/g, "") || "0";
   return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 

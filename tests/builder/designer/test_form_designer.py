@@ -158,3 +158,21 @@ def test_a_save_over_a_newer_hand_edit_is_refused_and_the_edit_stays(crm: Runtim
     assert saved["problems"] == [] and saved["revision"] != fresh["revision"]
     text = path.read_text(encoding="utf-8")
     assert "en: Prospect" in text and text.endswith("# a consultant was here\n"), "both changes kept"
+
+
+def test_link_filters_and_fetches_are_checked_live(crm: Runtime) -> None:
+    admin = web_client(crm, "ada", ("admin",))
+    form = admin.get("/designer/crm/forms/lead/model").json()["form"]
+    form["fields"].append({"key": "referrer", "type": "link", "to": "lead"})
+    form["fields"].append({"key": "referred_budget", "type": "money"})
+
+    def verdict(field: str, kind: str, text: str) -> Any:
+        body = {"form": form, "field": field, "kind": kind, "text": text}
+        return post(admin, "/designer/crm/check", body).json()
+
+    assert verdict("referrer", "filter", "budget > record.budget and company != null")["ok"] is True
+    wrong = verdict("referrer", "filter", "budget > record.bugdet")
+    assert wrong["ok"] is False and "record being edited" in wrong["message"] and wrong["column"] == 10
+    assert "boolean" in verdict("referrer", "filter", "budget")["message"]
+    assert verdict("referred_budget", "fetch", "referrer.budget")["ok"] is True
+    assert "text value" in verdict("referred_budget", "fetch", "referrer.company")["message"]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from runtime.boot import Runtime
 from runtime.db import write
 from runtime.identity.directory import create_department, create_user, load_actor, user_id_of
-from runtime.process import approvals
+from runtime.process import approval_actions, approvals, tasks
 from runtime.process.engine import engine_for
 from runtime.records.errors import Conflict, InvalidRecord
 from tests.support import serve, write_files, write_pack
@@ -314,7 +314,7 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
     record = submit(app, "all_legal")
     engine = engine_for(app.service)
     with write(app.engine) as conn:
-        approvals.reassign(
+        approval_actions.reassign(
             engine,
             conn,
             open_tasks(app, record)["legal1"],
@@ -325,7 +325,7 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
         )
     assert set(open_tasks(app, record)) == {"cfo", "legal2", "legal3"}
     with write(app.engine) as conn, pytest.raises(InvalidRecord):  # cannot go to someone holding one
-        approvals.reassign(
+        approval_actions.reassign(
             engine,
             conn,
             open_tasks(app, record)["legal2"],
@@ -335,7 +335,7 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
             "transfer",
         )
     with write(app.engine) as conn, pytest.raises(InvalidRecord):  # nor to the submitter
-        approvals.reassign(
+        approval_actions.reassign(
             engine,
             conn,
             open_tasks(app, record)["legal2"],
@@ -345,7 +345,7 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
             "transfer",
         )
     with write(app.engine) as conn:
-        approvals.reassign(
+        approval_actions.reassign(
             engine,
             conn,
             open_tasks(app, record)["legal2"],
@@ -358,7 +358,7 @@ def test_delegation_acts_on_behalf_and_transfer_hands_the_task_over(app: Runtime
         decide(app, record, who)
     assert status(app, record) == "approved"
     with write(app.engine) as conn:
-        rows = approvals.approval_rows(conn, engine.target("t", "doc", record))
+        rows = tasks.approval_rows(conn, "t", "doc", record)
     decided = {(t["assignee_name"], t["status"], t["on_behalf_of"]) for t in rows[0]["tasks"]}
     assert ("cfo", "approved", uid(app, "legal1")) in decided
     assert ("legal1", "delegated", None) in decided and ("legal2", "transferred", None) in decided

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +29,9 @@ from tests.support import REPO
 pytestmark = pytest.mark.postgres
 
 T = TypeVar("T")
+# A worker process takes a few seconds to start, but half a minute on a loaded machine (load
+# 10, two cores); waits are long, and end as soon as what they wait for happens.
+PATIENCE = 300.0
 DONE_LINE = re.compile(r"^worker (\S+): (\d+) job\(s\) done$", re.M)
 
 
@@ -94,11 +97,28 @@ def test_two_workers_fire_5000_timers_exactly_once(published: Published) -> None
         assert jobs == [("timer", "pending", total)]
         make_all_due(conn)
 
+    # Both workers wait on a lock of the job table until both are up, then start together:
+    # on a loaded machine one process may start seconds after the other.
     names = ("first", "second")
-    processes = [worker(published, "--until-idle", "--batch", "50", "--name", name) for name in names]
+    gate = runtime.engine.connect()
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        gate.begin()
+        gate.execute(text("LOCK TABLE formloom_jobs IN EXCLUSIVE MODE"))  # reads pass, claims wait
+        gate_pid = gate.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        processes = [worker(published, "--until-idle", "--batch", "50", "--name", name) for name in names]
+        wait_for(
+            lambda: waiting_on(runtime, gate_pid) == len(names),
+            PATIENCE,
+            "both workers to wait to claim",
+            processes,
+        )
+    finally:
+        gate.rollback()
+        gate.close()
     done: dict[str, int] = {}
     for process in processes:
-        done.update(finish(process, timeout=120))
+        done.update(finish(process, timeout=2 * PATIENCE))
 
     # Each worker did part of the work, and together they did every job once.
     assert set(done) == set(names), done
@@ -140,8 +160,9 @@ def test_a_killed_worker_leaves_its_job_to_the_next_one(published: Published) ->
         first = worker(published, "--lease", "2", "--name", "doomed", "--poll", "0.2")
         job = wait_for(
             lambda: running_job(runtime, lock_pid),
-            timeout=30,
+            timeout=PATIENCE,
             what="the first worker to block inside its job",
+            processes=[first],
         )
         assert job["lease_owner"] == "doomed" and job["attempts"] == 1
         first.kill()  # SIGKILL: no clean-up of any kind
@@ -158,7 +179,7 @@ def test_a_killed_worker_leaves_its_job_to_the_next_one(published: Published) ->
         row = conn.execute(text("SELECT status, lease_owner, lease_expires_at FROM formloom_jobs")).one()
     assert (row.status, row.lease_owner) == ("running", "doomed")
     time.sleep(max(0.0, (row.lease_expires_at - dt.datetime.now(dt.UTC)).total_seconds()) + 0.3)
-    done = finish(worker(published, "--until-idle", "--name", "rescuer"), timeout=60)
+    done = finish(worker(published, "--until-idle", "--name", "rescuer"), timeout=PATIENCE)
     assert done == {"rescuer": 1}
 
     with runtime.engine.connect() as conn:
@@ -180,25 +201,39 @@ def test_a_killed_worker_leaves_its_job_to_the_next_one(published: Published) ->
         assert audit == [("create", 1), ("timer", 1), ("update", 1)]
 
 
+def waiting_on(runtime: Runtime, pid: int) -> int:
+    """How many sessions wait for a lock the session `pid` holds."""
+    with runtime.engine.connect() as conn:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+        return int(conn.execute(query, {"pid": pid}).scalar_one())
+
+
 def running_job(runtime: Runtime, lock_pid: int) -> dict[str, object] | None:
     """The job, once it is running and its worker waits for the row lock held by `lock_pid`."""
     with runtime.engine.connect() as conn:
         job = conn.execute(text("SELECT status, lease_owner, attempts FROM formloom_jobs")).mappings().one()
-        waiting = conn.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
-            {"pid": lock_pid},
-        ).scalar_one()
-    if job["status"] == "running" and job["lease_owner"] is not None and waiting:
+    if job["status"] == "running" and job["lease_owner"] is not None and waiting_on(runtime, lock_pid):
         return dict(job)
     return None
 
 
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check()` until it answers something truthy."""
+def wait_for(
+    check: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    processes: Sequence[subprocess.Popen[str]] = (),
+) -> T:
+    """Poll `check()` until it answers something truthy; fail at once if one of `processes` ends."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
+        for process in processes:
+            if process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(
+                    f"a worker exited with {process.returncode} while waiting for {what}:\n{out}\n{err}"
+                )
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")

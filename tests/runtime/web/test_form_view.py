@@ -28,6 +28,7 @@ EVERY_TYPE = {
     "link": ("{type: link, to: other}", None),
     "table": ("{type: table, form: row}", None),
     "user": ("{type: user}", None),
+    "department": ("{type: department}", None),
     "auto_number": ('{type: auto_number, pattern: "N-{####}"}', None),
     "attachment": ("{type: attachment}", None),
 }
@@ -85,3 +86,4 @@ def test_the_form_draws_an_input_for_every_field_type_and_stores_what_it_sends(
     assert record["f_table"][0]["item"] == "first row"
     assert record["f_auto_number"] == "N-0001"
     assert record["f_user"] is None
+    assert record["f_department"] is None

@@ -13,6 +13,8 @@ from runtime.db import write
 from runtime.identity.actor import SYSTEM
 from runtime.schema.system import notifications, users
 from runtime.schema.types import utcnow
+from tests.runtime.process.approval_pack import Desk
+from tests.runtime.web.desk import alerts, approval_of, signed_in
 from tests.runtime.web.pack import deal_pack
 from tests.support import count_queries, serve, web_client
 
@@ -141,3 +143,70 @@ def test_the_inbox_reads_its_records_in_one_query_per_form(crm: Runtime) -> None
     assert page.text.count('class="panel task-card"') == 8
     ignore = "FROM formloom_apps"  # the once-a-second publish check
     assert len([q for q in eight if ignore not in q]) == len([q for q in two if ignore not in q])
+
+
+# -- the route ahead, withdraw and nudge (the approval desk of the process tests) ----------------
+
+
+def route(html: str) -> list[str]:
+    """The route panel's steps as "label: people", the current one starred."""
+    panel = html[html.index('id="route-title"') : html.index("</section>", html.index('id="route-title"'))]
+    found = re.findall(
+        r'<li class="route-step( current)?".*?<strong>(.*?)</strong>.*?<span>(.*?)</span>', panel, re.S
+    )
+    return [f"{label}: {people}" + ("*" if current else "") for current, label, people in found]
+
+
+def test_the_record_shows_the_route_ahead_before_and_during_its_approval(desk: Desk) -> None:
+    rep = signed_in(desk, "rep")
+    made = desk.clients["rep"].post("/api/v1/t/doc", json={"number": "D-002"}).json()
+    before = rep.get(f"/app/t/doc/{made['id']}").text
+    assert "if submitted now" in before and route(before) == ["Manager: ann", "Final: bob"]
+    desk.clients["rep"].post(f"/api/v1/t/doc/{made['id']}/transitions/submit", json={})
+    during = rep.get(f"/app/t/doc/{made['id']}").text
+    assert "in progress" in during and route(during) == ["Manager: ann*", "Final: bob"]
+    assert 'aria-current="step"' in during
+    desk.decide("ann")
+    ann = signed_in(desk, "ann")  # reads Chinese
+    assert route(ann.get(f"/app/t/doc/{made['id']}").text) == ["终审: bob*"]
+    desk.decide("bob")
+    assert 'id="route-title"' not in rep.get(f"/app/t/doc/{made['id']}").text, "approved: no route ahead"
+
+
+def test_the_submitter_nudges_and_withdraws_on_the_record_page(desk: Desk) -> None:
+    record = desk.submitted()
+    approval = approval_of(desk, record)
+    rep, ann = signed_in(desk, "rep"), signed_in(desk, "ann")
+    base = f"/app/t/doc/{record}/approvals/{approval}"
+    assert f'action="{base}/nudge"' in rep.get(f"/app/t/doc/{record}").text
+    assert f"{base}/nudge" not in ann.get(f"/app/t/doc/{record}").text, "only the submitter sees them"
+    assert ann.post_form(f"{base}/nudge", {}).status_code == 404
+    nudged = rep.post_form(f"{base}/nudge", {})
+    assert nudged.headers["location"] == f"/app/t/doc/{record}?done=nudge"
+    assert "The approvers were reminded." in rep.get(nudged.headers["location"]).text
+    again = rep.post_form(f"{base}/nudge", {})
+    assert again.status_code == 409 and alerts(again.text) == ["You can nudge once every 1h"]
+    assert rep.post(f"{base}/withdraw", data={}, follow_redirects=False).status_code == 403, "CSRF"
+    withdrawn = rep.post_form(f"{base}/withdraw", {"comment": "wrong customer"})
+    assert withdrawn.headers["location"] == f"/app/t/doc/{record}?done=withdraw"
+    page = rep.get(withdrawn.headers["location"]).text
+    assert desk.status(record) == "draft"
+    assert "The approval was withdrawn." in page and '<span class="state state-withdrawn">withdrawn' in page
+    assert "if submitted now" in page, "withdrawn: the route shows again, as a new submission would take it"
+    assert "<strong>Approval withdrawn</strong>" in page and "“wrong customer”" in page
+
+
+def test_the_timeline_tells_added_approvers_nudges_and_deadlines(desk: Desk) -> None:
+    record = desk.submitted()
+    task = desk.tasks("ann")[0]["id"]
+    desk.clients["ann"].post(
+        f"/api/v1/tasks/{task}/add_approver", json={"to": desk.uid("dave"), "position": "before"}
+    )
+    desk.clients["rep"].post(f"/api/v1/approvals/{approval_of(desk, record)}/nudge")
+    desk.at("2026-12-08 10:30")  # one working day on: the manager step's reminder
+    carl = signed_in(desk, "carl")  # reads Chinese; may read every doc
+    text = re.sub(r"\s+", " ", carl.get(f"/app/t/doc/{record}").text)
+    assert "<strong>加签</strong> · ann" in text and "前加签：dave 先审批" in text
+    assert "<strong>催办</strong> · rep" in text and "评审 · 提醒 ann、dave" in text
+    assert "<strong>超时提醒</strong> · 系统" in text and "评审 · 经理审批" in text
+    assert "经理审批 · dave（加签） · 待处理" in text and "经理审批 · ann · 等待加签人审批" in text
