@@ -24,6 +24,8 @@ from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
 from runtime.model import App, Form
+from runtime.ops.metrics import TOKEN_ENV as METRICS_TOKEN_ENV
+from runtime.ops.metrics import metrics_token
 from runtime.web.assets import missing_vendor_files
 
 FORWARDED_ENV = "FORMLOOM_FORWARDED_ALLOW_IPS"
@@ -108,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(MAX_UPLOAD_ENV) or None,
         metavar="SIZE",
         help=f"largest uploaded file, such as 50M (default: ${MAX_UPLOAD_ENV}, else 50 MiB)",
+    )
+    serve.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log one JSON line per request (with its X-Request-ID) and per event, on standard error",
     )
     serve.set_defaults(run=_serve)
     worker_command.add_command(commands, db_option, publish_commands.CommandError)
@@ -216,6 +223,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  client addresses and https are taken from X-Forwarded-* sent by {args.forwarded_allow_ips}")
     if args.https_only:
         print("  https only: cookies are Secure and answers carry Strict-Transport-Security")
+    if args.log_json:
+        from runtime.ops.requests import log_as_json
+
+        log_as_json()
+        print("  logs: JSON lines on standard error, one per request")
+    if metrics_token():
+        print(f"  metrics: {base}/metrics (bearer ${METRICS_TOKEN_ENV})")
+        print(f"  probes: {base}/healthz, {base}/readyz")
+    else:
+        print(f"  probes: {base}/healthz, {base}/readyz (set ${METRICS_TOKEN_ENV} to serve /metrics)")
     sys.stdout.flush()
     uvicorn.run(runtime.api, **server_options(args))
     return 0

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from builder.publishing.export import export_published
 from builder.publishing.publish import PublishRefused, make_plan, publish
 from builder.publishing.purge import find_retired, purge
+from builder.scenarios.staging import allow_clock
 from runtime.db import make_engine
 from runtime.loading.loader import load_packs
 from runtime.schema import published
@@ -40,6 +41,12 @@ def add_commands(commands: Any) -> None:
     )
     pub.add_argument("--author", default=None, help="who publishes (default: your login name)")
     pub.add_argument("--backups", default="backups", help="folder for backup files (default: backups)")
+    pub.add_argument(
+        "--allow-clock",
+        action="store_true",
+        help="mark a staging database: `formloom worker --at TIME` may then run its due work as of a "
+        "later time (never on production: see docs/processes.md)",
+    )
     pub.set_defaults(run=_publish)
 
     history = commands.add_parser("history", help="list the published versions")
@@ -100,6 +107,12 @@ def _publish_apps(args: argparse.Namespace, engine: Engine) -> int:
             print(f"published {app.app} {app.version} as version #{outcome.version_id}")
         if outcome.backup is not None:
             print(f"values changed by --coerce were saved first in {outcome.backup}")
+    if args.allow_clock:
+        fresh = allow_clock(engine, args.author or author())
+        print(
+            ("this database now allows" if fresh else "this database already allows")
+            + " moving its clock with `formloom worker --at TIME`: a staging database only"
+        )
     return 0
 
 

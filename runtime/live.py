@@ -19,10 +19,12 @@ from sqlalchemy import Engine
 
 from runtime.api.app import create_api
 from runtime.model import App
+from runtime.ops.requests import OperatorRoutes
 from runtime.process.engine import engine_for
 from runtime.records.compiled import CompiledApp, compile_app
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
+from runtime.records.singles import ensure_single_records
 from runtime.records.store import Clock
 from runtime.schema import calendar, published
 from runtime.schema.tables import build_tables
@@ -52,15 +54,20 @@ class LiveApi:
         self.extensions = list(extensions)
         self.service = RecordsService(engine, apps, clock)
         engine_for(self.service)
+        ensure_single_records(self.service)
         self.api: FastAPI = self._build(self.service)
         self.hashes = {a.app.app: published.content_hash(a.app) for a in apps}
         self.checked_at = time.monotonic()
         self.lock = threading.Lock()
+        self.operator = OperatorRoutes(engine, clock, lambda: {k: v for k, v in self.hashes.items() if v})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and time.monotonic() - self.checked_at >= CHECK_EVERY:
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        if time.monotonic() - self.checked_at >= CHECK_EVERY:
             self.refresh()
-        await self.api(scope, receive, send)
+        await self.operator.handle(scope, receive, send, self.api)
 
     def refresh(self) -> bool:
         """Follow a publish if there was one; answers whether the API changed."""
@@ -77,6 +84,7 @@ class LiveApi:
             compiled = [served(a, self.engine, self.clock) for a in apps]
             service = RecordsService(self.engine, compiled, self.clock)
             engine_for(service)
+            ensure_single_records(service)
             self.api, self.service = self._build(service), service
             self.hashes = {a.app: published.content_hash(a) for a in apps}
             return True

@@ -64,6 +64,8 @@ def seed_demo(service: RecordsService, app_key: str, path: Path) -> int:
     app = service.apps[app_key]
     with service.engine.connect() as conn:
         for form in app.forms.values():
+            if form.form.single:
+                continue  # a single form's record is there from the start
             if conn.execute(select(func.count()).select_from(form.table)).scalar_one():
                 return 0
     refs: dict[str, int] = {}
@@ -72,11 +74,25 @@ def seed_demo(service: RecordsService, app_key: str, path: Path) -> int:
         for record in records:
             data = dict(record)
             name = data.pop("ref", None)
-            created = service.create(app_key, form_key, _resolve(service, data, refs, path))
+            values = _resolve(service, data, refs, path)
+            created = _single_written(service, app_key, form_key, values) or service.create(
+                app_key, form_key, values
+            )
             if name:
                 refs[str(name)] = int(created["id"])
             written += 1
     return written
+
+
+def _single_written(service: RecordsService, app_key: str, form_key: str, values: Any) -> Any:
+    """The demo values of a single form go into its existing record; None when it has none."""
+    form = service.apps[app_key].forms.get(form_key)
+    if form is None or not form.form.single:
+        return None
+    existing = service.list_page(app_key, form_key, [("limit", "1")])["items"]
+    if not existing:
+        return None
+    return service.update(app_key, form_key, int(existing[0]["id"]), values)
 
 
 def _read(path: Path) -> Any:

@@ -7,7 +7,8 @@ recipients) must appear in inline code in the reference's section on them, and e
 effect kind, trigger and approval mode in the guide, docs/processes.md. Likewise every
 key of every dashboard model (dashboards, widgets, measures, dimensions, funnel stages)
 must appear in the reference's section on dashboards, and every chart kind, aggregate
-and date bucket in the guide, docs/dashboards.md.
+and date bucket in the guide, docs/dashboards.md. Every key of a document, in the section
+on documents.
 """
 
 from __future__ import annotations
@@ -19,10 +20,23 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from runtime.model import App, Field, Form, Labels, ListView, MakeAction, Option, RelatedList, Section
+from runtime.model import (
+    App,
+    Backlink,
+    Field,
+    Form,
+    Labels,
+    ListView,
+    MakeAction,
+    Option,
+    RelatedList,
+    Section,
+)
 from runtime.model.calendar import Calendar
 from runtime.model.dashboard import AGGREGATES, BUCKETS, CHARTS, Dashboard, Dimension, Measure, Stage, Widget
+from runtime.model.document import Document
 from runtime.model.fields import FIELD_TYPES
+from runtime.model.intake import Intake
 from runtime.model.process import (
     EFFECT_KINDS,
     TRIGGERS,
@@ -32,6 +46,7 @@ from runtime.model.process import (
     Automation,
     ChildCopy,
     CreateSpec,
+    DocumentSpec,
     Effect,
     NotifySpec,
     Recipient,
@@ -64,10 +79,12 @@ PROCESS_MODELS: list[type[BaseModel]] = [
     NotifySpec,
     WebhookSpec,
     AssignSpec,
+    DocumentSpec,
     Recipient,
 ]
 DASHBOARD_SECTION = "## 8. Dashboards"
 DASHBOARD_MODELS: list[type[BaseModel]] = [Dashboard, Widget, Measure, Dimension, Stage]
+DOCUMENT_SECTION = "## 9. Documents"
 FENCED = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`([^`\n]+)`")
 
@@ -111,9 +128,9 @@ def keys_of(models: list[type[BaseModel]]) -> list[tuple[str, str]]:
 
 def model_keys() -> list[tuple[str, str]]:
     """(model name, key) for every key the definition models accept, aliases used when set."""
-    return keys_of(
-        [App, Calendar, Form, Section, RelatedList, MakeAction, ListView, Labels, Option, *field_models()]
-    )
+    models: list[type[BaseModel]] = [App, Calendar, Form, Section, RelatedList, MakeAction, Backlink]
+    models += [ListView, Labels, Option, Intake]
+    return keys_of([*models, *field_models()])
 
 
 def approval_modes() -> list[str]:
@@ -166,6 +183,12 @@ def test_process_kind_in_guide(name: str) -> None:
 def test_dashboard_key_documented(model: str, key: str) -> None:
     section = _inline_code(_section(DASHBOARD_SECTION))
     assert key in section, f"key `{key}` of {model} is not in backticks in '{DASHBOARD_SECTION}'"
+
+
+@pytest.mark.parametrize(("model", "key"), keys_of([Document]), ids=lambda v: str(v))
+def test_document_key_documented(model: str, key: str) -> None:
+    section = _inline_code(_section(DOCUMENT_SECTION))
+    assert key in section, f"key `{key}` of {model} is not in backticks in '{DOCUMENT_SECTION}'"
 
 
 def test_literal_choices_match_the_model() -> None:

@@ -17,7 +17,7 @@ from builder.publishing.convert import convert
 from builder.publishing.ddl import alter, drop_constraint
 from builder.publishing.inspect import LiveTable
 from builder.publishing.steps import Action
-from runtime.records.compiled import CompiledForm
+from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import group_keys
 from runtime.records.recompute import recompute_fields
 from runtime.records.values import Converter
@@ -176,11 +176,12 @@ def drop_unique_ddl(name: str, live: LiveTable, key: str) -> Callable[[Operation
     return run
 
 
-def recompute(form: CompiledForm, changed: dict[str, set[str]]) -> DataAction:
-    """Compute changed formula fields (by table name) of a form and its children, in SQL."""
+def recompute(form: CompiledForm, changed: dict[str, set[str]], app: CompiledApp | None = None) -> DataAction:
+    """Compute changed formula fields (by table name) of a form and its children, in SQL (with
+    `app`, the rollups of other forms over them follow)."""
 
     def run(conn: Connection) -> None:
-        recompute_fields(conn, form, changed, utcnow())
+        recompute_fields(conn, form, changed, utcnow(), app)
 
     return run
 

@@ -20,6 +20,7 @@ from builder.publishing.steps import Step
 from runtime.model import App, Form
 from runtime.model.fields import TableField
 from runtime.records.compiled import compile_app
+from runtime.records.rollups import moved_rollups
 from runtime.records.values import SQLITE_EXACT_DIGITS, converter_for
 from runtime.schema.tables import AppTables, build_tables, table_name
 
@@ -121,6 +122,8 @@ class Planner:
             self._create(target.table, f"create table {name} for form {form.form}")
         else:
             self._columns(target.table, live_name, old_form, form, TOP_SYSTEM)
+            if old_form is not None and (rollups := moved_rollups(self.new, old_form, form)):
+                self.recompute.setdefault(name, set()).update(rollups)
         for table_field in form.table_fields():
             self._child(form, old_form, table_field, live_name)
 
@@ -701,7 +704,8 @@ class Planner:
             if changed:
                 listed = ", ".join(f"{name}: {sorted(keys)}" for name, keys in changed.items())
                 step = Step(form.table.name, f"compute formula(s) for every row ({listed})")
-                self.steps.append(step.data(data.recompute(form, changed), f"UPDATE … SET {listed}"))
+                action = data.recompute(form, changed, compiled)
+                self.steps.append(step.data(action, f"UPDATE … SET {listed}"))
 
 
 def _free(base: str, taken: Iterable[str]) -> str:

@@ -20,8 +20,9 @@ def add_command(commands: Any, error: type[Exception]) -> None:
         "--db",
         default=None,
         metavar="URL",
-        help="a PostgreSQL database: each scenario runs in a fresh schema of it, dropped afterwards "
-        "(default: a fresh SQLite database per scenario)",
+        help="a PostgreSQL database: the scenarios run in a fresh schema of it, dropped afterwards "
+        "(default: a fresh SQLite database in a temporary folder); each scenario starts from the "
+        "pack as just published",
     )
     test.add_argument(
         "-k",
@@ -44,7 +45,9 @@ def run_command(args: argparse.Namespace, error: type[Exception]) -> int:
     if not runs:
         print("no scenario matches", file=sys.stderr)
         return 1
-    summary = run_all(runs, packs, Databases(args.db), sys.stdout)
+    databases = Databases(args.db)
+    databases.check()
+    summary = run_all(runs, packs, databases, sys.stdout)
     if args.junit:
         junit(summary, Path(args.junit))
     print(summary.line())

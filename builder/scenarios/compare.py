@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -141,7 +143,9 @@ def pair_up(expected: Sequence[T], actual: Sequence[U], fits: Callable[[T, U], b
 
 
 def show(value: Any, names: Names | None = None) -> str:
-    """A value as a failure message shows it."""
+    """A value as a failure message shows it (a decimal the API sends as text, as a number)."""
+    if isinstance(value, str) and DECIMAL.fullmatch(value):
+        return value
     if isinstance(value, dict) and "display" in value:
         user = value.get("id")
         username = names.usernames.get(user) if names and isinstance(user, int) else None

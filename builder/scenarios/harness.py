@@ -1,10 +1,12 @@
-"""One scenario's running app: the pack served on a fresh database with a manual clock.
+"""A pack's running app for scenarios: served on a database with a manual clock.
 
+The pack is published and its API built once per database (`Harness(...)`); each run
+then starts from an emptied database (`begin`, see reset.py) with the clock at its start.
 Users act through the REST API (the ASGI app in-process, each with an API token of their
 own); expectations read through the records, process and reports services. E-mails and
-webhooks are captured by the worker (an outbox) instead of leaving. Nothing here writes
-a table directly: people are made by the identity directory, records by the records
-service, files by the upload route.
+webhooks are captured by the worker (an outbox) instead of leaving. Apart from emptying
+the database between runs, nothing here writes a table directly: people are made by the
+identity directory, records by the records service, files by the upload route.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from builder.scenarios.clock import ManualClock, move_to, run_due
 from builder.scenarios.model import Department, Person
+from builder.scenarios.reset import Emptier
 from runtime.api.limits import max_upload
 from runtime.boot import compile_apps, ensure_published
 from runtime.db import make_engine, set_clock, write
@@ -45,6 +48,7 @@ from runtime.process.worker import Worker
 from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
 from runtime.reports.service import ReportsService
+from runtime.schema.calendar import ensure_calendar
 from runtime.schema.system import jobs, notifications, users
 from runtime.seed import seed_demo
 
@@ -97,17 +101,21 @@ class Marks:
 
 
 class Harness:
-    """The pack served on a database with a manual clock, for one scenario run."""
+    """The pack served on a database with a manual clock, for the runs of one pack."""
 
-    def __init__(self, apps: list[App], pack: Path, url: str, files: Path, start: dt.datetime) -> None:
+    def __init__(self, apps: list[App], pack: Path, url: str, files: Path) -> None:
         self.pack = pack
         self.app = apps[0]
         self.app_key = self.app.app
         self.zone = self.app.zone()
-        self.clock = ManualClock(start)
+        self.clock = ManualClock(dt.datetime.now(dt.UTC))
         self.engine = make_engine(url)
         set_clock(self.engine, self.clock)
         ensure_published(self.engine, apps, lambda app: "formloom test publishes on a fresh database")
+        with write(self.engine) as conn:  # made here, so that no run depends on who made them first
+            for app in apps:
+                ensure_calendar(conn, app.app, app.calendar)
+        self.emptier = Emptier(self.engine)
         store = FileStore(files, max_upload())
         self.live = LiveApi(self.engine, compile_apps(apps, self.engine, self.clock), store, self.clock, ())
         self.service = self.live.service
@@ -115,11 +123,18 @@ class Harness:
         self.process.mail = OUTBOX
         self.processes = ProcessService(self.process)
         self.reports = ReportsService(self.service)
+        self.client = TestClient(self.live, raise_server_exceptions=True)
+        self.client.__enter__()  # one event loop for all the requests, not one per request
+        self.begin(self.clock.now)
+
+    def begin(self, start: dt.datetime) -> None:
+        """Start a run: an empty database (as just published), the clock at `start`."""
+        self.emptier.empty()
+        self.clock.now = start
+        self.client.cookies.clear()
         self.emails: list[dict[str, Any]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.worker = Worker(self.process, "formloom-test", http=self._post, send_mail=self._mail)
-        self.client = TestClient(self.live, raise_server_exceptions=True)
-        self.client.__enter__()  # one event loop for all the run's requests, not one per request
         self.tokens: dict[str, str] = {}
         self.refs: dict[str, tuple[str, int]] = {}
         self.files: dict[str, str] = {}
@@ -146,32 +161,12 @@ class Harness:
 
     def people(self, departments: list[Department], people: list[Person], demo: bool) -> None:
         """Create the departments and users (the pack's demo ones first, when asked)."""
-        own = {p.username for p in people}
         if demo:
-            data = _demo_users(self.pack)
-            departments = [Department.model_validate(d) for d in data.get("departments", [])] + departments
-            people = [
-                Person.model_validate({k: v for k, v in u.items() if k in Person.model_fields})
-                for u in data.get("users", [])
-                if u.get("username") not in own
-            ] + people
-        with write(self.engine) as conn:
-            for department in departments:
-                create_department(conn, department.key, department.name or department.key, department.parent)
-            for person in people:
-                create_user(
-                    conn,
-                    person.username,
-                    None,
-                    person.display_name,
-                    tuple(person.roles),
-                    person.department,
-                    person.language,
-                    person.email,
-                )
-            for department in departments:
-                if department.manager:
-                    set_manager(conn, department.key, department.manager)
+            own = {p.username for p in people}
+            demo_departments, demo_people = demo_users(self.pack)
+            departments = demo_departments + departments
+            people = [p for p in demo_people if p.username not in own] + people
+        create_people(self.engine, departments, people)
 
     def demo_data(self) -> None:
         path = self.pack / "demo" / "data.yaml"
@@ -183,13 +178,25 @@ class Harness:
         data = dict(values)
         name = data.pop("ref", None)
         try:
-            created = self.service.create(self.app_key, form, self.resolve(data), SYSTEM)
+            created = self._settings_written(form, self.resolve(data)) or self.service.create(
+                self.app_key, form, self.resolve(data), SYSTEM
+            )
         except RecordError as exc:
             raise StepError(f"the record could not be written: {_problems(exc)}") from exc
         record_id = int(created["id"])
         if isinstance(name, str):
             self.refs[name] = (form, record_id)
         return record_id
+
+    def _settings_written(self, form: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """A single (settings) form has its record from the start: setup values change it."""
+        compiled = self.service.apps[self.app_key].forms.get(form)
+        if compiled is None or not compiled.form.single:
+            return None
+        items = self.service.list_page(self.app_key, form, [("limit", "1")], SYSTEM)["items"]
+        if not items:
+            return None
+        return dict(self.service.update(self.app_key, form, int(items[0]["id"]), values, actor=SYSTEM))
 
     # -- names -----------------------------------------------------------------------------
 
@@ -368,10 +375,40 @@ class Harness:
         return moment.astimezone(self.zone).isoformat(timespec="minutes")
 
 
-def _demo_users(pack: Path) -> dict[str, Any]:
+def demo_users(pack: Path) -> tuple[list[Department], list[Person]]:
+    """The departments and users of the pack's demo/users.yaml (passwords left out)."""
     path = pack / "demo" / "users.yaml"
     data = parse_file(path).data if path.is_file() else None
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return [], []
+    departments = [Department.model_validate(d) for d in data.get("departments", [])]
+    people = [
+        Person.model_validate({k: v for k, v in u.items() if k in Person.model_fields})
+        for u in data.get("users", [])
+    ]
+    return departments, people
+
+
+def create_people(engine: Engine, departments: list[Department], people: list[Person]) -> None:
+    """Create departments and users (without passwords: they act through API tokens), then
+    set the departments' managers."""
+    with write(engine) as conn:
+        for department in departments:
+            create_department(conn, department.key, department.name or department.key, department.parent)
+        for person in people:
+            create_user(
+                conn,
+                person.username,
+                None,
+                person.display_name,
+                tuple(person.roles),
+                person.department,
+                person.language,
+                person.email,
+            )
+        for department in departments:
+            if department.manager:
+                set_manager(conn, department.key, department.manager)
 
 
 def _problems(exc: RecordError) -> str:

@@ -211,6 +211,8 @@ class UserStep(Step):
 
 
 class CreateStep(UserStep):
+    """Create a record of a form, with values; `ref` names it."""
+
     create: str = Field(description="The form")
     values: Values = {}
     ref: Name | None = Field(default=None, description="The name later steps use for the record")
@@ -218,16 +220,22 @@ class CreateStep(UserStep):
 
 
 class UpdateStep(UserStep):
+    """Change fields of a record."""
+
     update: Name = Field(description="The record")
     values: Values
     allow_duplicate: bool = False
 
 
 class DeleteStep(UserStep):
+    """Delete a record."""
+
     delete: Name = Field(description="The record")
 
 
 class TransitionStep(UserStep):
+    """Take a workflow action on a record, with the action's values and a comment."""
+
     transition: str = Field(description="The workflow action")
     record: Name
     values: Values = {}
@@ -235,12 +243,16 @@ class TransitionStep(UserStep):
 
 
 class ApproveStep(UserStep):
+    """Approve the user's open task on a record."""
+
     approve: Name = Field(description="The record whose open task the user approves")
     step: str | None = Field(default=None, description="The approval step of the task")
     comment: str | None = None
 
 
 class RejectStep(UserStep):
+    """Reject the user's open task on a record (a comment is required)."""
+
     reject: Name = Field(description="The record whose open task the user rejects")
     step: str | None = None
     comment: str | None = None
@@ -248,6 +260,8 @@ class RejectStep(UserStep):
 
 
 class DelegateStep(UserStep):
+    """Hand the user's open task to another user, who decides on their behalf."""
+
     delegate: Name = Field(description="The record whose open task the user delegates")
     to: str = Field(description="The user who decides in the user's name")
     step: str | None = None
@@ -255,6 +269,8 @@ class DelegateStep(UserStep):
 
 
 class TransferStep(UserStep):
+    """Give the user's open task to another user, as their own."""
+
     transfer: Name = Field(description="The record whose open task the user transfers")
     to: str = Field(description="The user who gets the task")
     step: str | None = None
@@ -262,12 +278,16 @@ class TransferStep(UserStep):
 
 
 class MergeStep(UserStep):
+    """Merge records into one (forms with `duplicates`)."""
+
     merge: Name = Field(description="The record that stays")
     from_: list[Name] = Field(alias="from", min_length=1, description="The records merged into it")
     values: dict[str, Name] = Field(default={}, description="Field -> the record whose value is kept")
 
 
 class UploadStep(UserStep):
+    """Upload a file; values attach it as `{file: name}`."""
+
     upload: Name = Field(description="The name values use for the file: {file: name}")
     file: str | None = Field(default=None, description="A file of the pack folder")
     content: str | None = Field(default=None, description="The file's text")
@@ -282,6 +302,8 @@ class UploadStep(UserStep):
 
 
 class FindStep(UserStep):
+    """Look records up (those the engine made), count them, or name the one found."""
+
     find: str = Field(description="The form")
     where: str | None = Field(default=None, description="A condition, as the list API's `where=`")
     ref: Name | None = Field(default=None, description="Name the one record found")
@@ -289,14 +311,20 @@ class FindStep(UserStep):
 
 
 class AdvanceStep(Step):
+    """Move the clock forward by a duration; the worker runs what falls due on the way."""
+
     advance: Duration = Field(description="Move the clock forward by this much")
 
 
 class AtStep(Step):
+    """Move the clock forward to a time; the worker runs what falls due on the way."""
+
     at: Moment = Field(description="Move the clock forward to this time")
 
 
 class CheckStep(Step):
+    """Only check expectations."""
+
     expect: Expectations
 
 

@@ -17,8 +17,10 @@ from typing import TextIO
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from builder.scenarios.execute import Failure, Result, execute
-from builder.scenarios.loading import LoadedSuite, Run, load_suite, scenario_files
+from builder.scenarios.execute import execute
+from builder.scenarios.harness import Harness
+from builder.scenarios.loading import LoadedSuite, Run, as_text, load_suite, scenario_files
+from builder.scenarios.results import Failure, Result
 from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError, Problem
@@ -28,17 +30,30 @@ SCHEMA_PREFIX = "formloom_test_"
 
 
 class Databases:
-    """Fresh databases, one per run: SQLite files in a temporary folder, or schemas of a
-    PostgreSQL database (created for the run, dropped after it)."""
+    """A fresh database per pack: a SQLite file in a temporary folder, or a schema of a
+    PostgreSQL database (created for the pack, dropped after its runs). The pack is
+    published there once; each run starts from it emptied (see reset.py)."""
 
     def __init__(self, url: str | None) -> None:
         self.url = resolve_url(url) if url else None
         self.label = "postgresql" if self.url else "sqlite"
 
+    def check(self) -> None:
+        """Connect once, so that an unreachable server is one error, not one per run
+        (raises sqlalchemy's OperationalError, which the command line reports)."""
+        if self.url is None:
+            return
+        admin = create_engine(self.url)
+        try:
+            with admin.connect():
+                pass
+        finally:
+            admin.dispose()
+
     @contextlib.contextmanager
     def fresh(self, folder: Path) -> Iterator[str]:
         if self.url is None:
-            yield f"sqlite:///{folder / 'scenario.db'}"
+            yield f"sqlite:///{folder / 'scenarios.db'}"
             return
         schema = SCHEMA_PREFIX + uuid.uuid4().hex[:16]
         admin = create_engine(self.url)
@@ -133,22 +148,45 @@ def selected(suites: list[LoadedSuite], keywords: list[str]) -> list[Run]:
 
 
 def run_all(runs: list[Run], packs: dict[Path, list[App]], databases: Databases, out: TextIO) -> Summary:
-    """Run each scenario on a fresh database, printing a line per run and each failure."""
+    """Run each scenario, printing a line per run and each failure: the runs of a pack share
+    one database, where the pack is published once and which is emptied before each run."""
     summary = Summary(database=databases.label)
     began = time.perf_counter()
+    by_pack: dict[Path, list[Run]] = {}
     for run in runs:
-        with tempfile.TemporaryDirectory(prefix="formloom-test-") as folder:
-            try:
-                with databases.fresh(Path(folder)) as url:
-                    result = execute(run, packs[run.suite.pack], url, databases.label, Path(folder) / "files")
-            except Exception as exc:  # the platform itself failed: report it, go on with the others
-                result = Result(run, databases.label)
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                result.failures.append(Failure(run.suite.at(run.path), f"error: {detail}"))
-        summary.results.append(result)
-        report(result, out)
+        by_pack.setdefault(run.suite.pack, []).append(run)
+    for pack, pack_runs in by_pack.items():
+        for result in _pack_runs(pack_runs, packs[pack], databases):
+            summary.results.append(result)
+            report(result, out)
     summary.seconds = time.perf_counter() - began
     return summary
+
+
+def _pack_runs(runs: list[Run], apps: list[App], databases: Databases) -> Iterator[Result]:
+    """The results of one pack's runs, one at a time."""
+    with tempfile.TemporaryDirectory(prefix="formloom-test-") as folder, contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(databases.fresh(Path(folder)))
+            harness = Harness(apps, runs[0].suite.pack, url, Path(folder) / "files")
+            stack.callback(harness.close)
+        except Exception as exc:  # the pack cannot be published or served: every run fails with it
+            for run in runs:
+                yield _crashed(run, databases.label, "the pack could not be set up", exc)
+            return
+        for run in runs:
+            try:
+                result = execute(run, harness, databases.label)
+            except Exception as exc:  # the platform itself failed: report it, go on with the others
+                result = _crashed(run, databases.label, "error", exc)
+            yield result
+
+
+def _crashed(run: Run, database: str, what: str, exc: Exception) -> Result:
+    result = Result(run, database)
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    result.failures.append(Failure(run.suite.at(run.path), f"{what}: {detail}"))
+    return result
 
 
 def report(result: Result, out: TextIO) -> None:
@@ -165,7 +203,7 @@ def report(result: Result, out: TextIO) -> None:
         for line in result.trail:
             print(f"    {line}", file=out)
     if run.example is not None:
-        values = ", ".join(f"{k}={v}" for k, v in run.example.items())
+        values = ", ".join(f"{k}={as_text(v)}" for k, v in run.example.items())
         print(f"  with the example {values}", file=out)
 
 

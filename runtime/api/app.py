@@ -13,11 +13,13 @@ from starlette.exceptions import HTTPException
 from runtime.api.auth import authenticate, require_user
 from runtime.api.auth_routes import auth_router
 from runtime.api.dashboard_routes import dashboard_router
+from runtime.api.document_routes import document_router
 from runtime.api.duplicate_routes import duplicate_router
 from runtime.api.export_routes import export_router
 from runtime.api.file_routes import file_router
 from runtime.api.form_routes import form_router
 from runtime.api.https import HttpsOnly, https_only
+from runtime.api.intake_routes import intake_router
 from runtime.api.limits import RequestLimits, max_body
 from runtime.api.process_routes import inbox_router, record_process_router
 from runtime.api.record_page_routes import record_page_router
@@ -29,7 +31,10 @@ from runtime.api.responses import (
     on_validation_error,
 )
 from runtime.api.schemas import COMMON, REF, form_components
+from runtime.api.webhook_routes import webhook_router
+from runtime.documents.service import documents_for
 from runtime.identity.actor import Actor
+from runtime.intake.service import IntakeService
 from runtime.model.app import OPERATIONS
 from runtime.process.engine import engine_for
 from runtime.process.service import ProcessService
@@ -38,6 +43,7 @@ from runtime.records.errors import RecordError
 from runtime.records.files import FileStore
 from runtime.records.service import RecordsService
 from runtime.reports.service import ReportsService
+from runtime.web.intake_pages import intake_page_router
 from runtime.web.router import install_web
 
 
@@ -61,6 +67,7 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
     def signed_in(request: Request) -> Actor:
         return require_user(authenticate(service.engine, request))
 
+    engine_for(service).files = store  # `document` effects keep their PDFs here
     process = ProcessService(engine_for(service))
     reports = ReportsService(service)
     for app in service.apps.values():
@@ -74,9 +81,15 @@ def create_api(service: RecordsService, store: FileStore) -> FastAPI:
             api.include_router(record_process_router(process, app, form, who))
             if form.form.related_lists() or form.form.actions:
                 api.include_router(record_page_router(service, process, app, form, who))
+            if app.app.documents_of(form.key):
+                api.include_router(document_router(documents_for(service), app, form, who))
     api.include_router(inbox_router(process, signed_in))
     api.include_router(file_router(service, store, signed_in))
+    api.include_router(webhook_router(service.engine, signed_in))
     api.include_router(auth_router(service.engine))
+    intakes = IntakeService(service)  # public forms: no sign-in (docs/security.md#public-intakes)
+    api.include_router(intake_router(intakes))
+    api.include_router(intake_page_router(intakes))
     install_web(api, service, process, reports, store)
     if https_only():
         api.add_middleware(HttpsOnly)  # Secure cookies and HSTS (FORMLOOM_HTTPS_ONLY, serve --https-only)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from runtime.expressions.function_types import (
+    FUNCTIONS,
+    ORDERED,
+    check_option,
+    expect,
+    expect_number,
+    literal_type,
+    same_family,
+)
 from runtime.expressions.syntax import (
     Binary,
     Call,
@@ -15,18 +23,7 @@ from runtime.expressions.syntax import (
     Node,
     Unary,
 )
-from runtime.expressions.types import (
-    BOOLEAN,
-    DATE,
-    DATETIME,
-    DECIMAL,
-    INTEGER,
-    NULL,
-    REF,
-    TEXT,
-    Scope,
-    Type,
-)
+from runtime.expressions.types import BOOLEAN, DECIMAL, INTEGER, NULL, Scope, Type
 from runtime.loading.problems import did_you_mean
 
 ARITY: dict[str, tuple[int, int | None]] = {
@@ -63,7 +60,6 @@ ARITY: dict[str, tuple[int, int | None]] = {
 }
 AGGREGATES = {"SUM", "COUNT", "AVG", "MIN", "MAX"}
 UNKNOWN = "unknown_field"  # the code of a name the expression may not use
-ORDERED = {"integer", "decimal", "text", "date", "datetime"}
 
 
 @dataclass
@@ -81,6 +77,9 @@ class Checked:
     outer: set[tuple[str, str]] = field(default_factory=set)
     # columns of a linked record's rows, read by LOOKUP: (link, table field, column)
     link_children: set[tuple[str, str, str]] = field(default_factory=set)
+    # columns of the records linking here, read by aggregates over a backlink: (key, column);
+    # (key, None) for a count of them
+    backlinks: set[tuple[str, str | None]] = field(default_factory=set)
 
 
 def check(node: Node, scope: Scope, source: str = "") -> Checked:
@@ -91,13 +90,14 @@ def check(node: Node, scope: Scope, source: str = "") -> Checked:
 
 
 class _Checker:
-    def __init__(self, scope: Scope, out: Checked) -> None:
+    def __init__(self, scope: Scope, out: Checked, rows_of: str | None = None) -> None:
         self.scope = scope
         self.out = out
+        self.rows_of = rows_of  # checking the WHERE of an aggregate over these rows
 
     def visit(self, node: Node, in_aggregate: bool = False) -> Type:
         if isinstance(node, Literal):
-            kind = _literal_type(node.value)
+            kind = literal_type(node.value)
         elif isinstance(node, Name):
             kind = self.name(node, in_aggregate)
         elif isinstance(node, Unary):
@@ -124,15 +124,17 @@ class _Checker:
                 node.ref = ("field", head)
                 self.out.fields.add(head)
                 return self.scope.fields[head]
-            if head in self.scope.children:
+            if head in self.scope.children or head in self.scope.backlinks:
                 if not in_aggregate:
                     raise ExpressionError(f"'{head}' holds rows; use COUNT({head})", node.pos)
-                node.ref = ("child", head)
-                self.out.fields.add(head)
-                self.out.children.add((head, None))
+                self.rows(node, head, None)
                 return INTEGER
             raise ExpressionError(self._unknown(head), node.pos, UNKNOWN)
         key = node.parts[1]
+        if self.rows_of is not None:
+            rows = self.rows_of
+            message = f"a WHERE condition reads the fields of the rows of '{rows}' only, not '{head}.{key}'"
+            raise ExpressionError(message, node.pos)
         if head in self.scope.outer:
             return self.outer(node, head, key)
         if head in self.scope.links:
@@ -147,8 +149,8 @@ class _Checker:
             self.out.fields.add(head)
             self.out.links.add((head, key))
             return target.fields[key]
-        if head in self.scope.children:
-            child = self.scope.children[head]()
+        if head in self.scope.children or head in self.scope.backlinks:
+            child = self.row_scope(head)
             if key not in child.fields:
                 raise ExpressionError(
                     f"the rows of '{head}' have no field '{key}'{did_you_mean(key, child.fields)}",
@@ -159,9 +161,7 @@ class _Checker:
                 raise ExpressionError(
                     f"'{head}.{key}' holds many values; use SUM, AVG, MIN, MAX or COUNT", node.pos
                 )
-            node.ref = ("child", head, key)
-            self.out.fields.add(head)
-            self.out.children.add((head, key))
+            self.rows(node, head, key)
             return child.fields[key]
         if head in self.scope.singles:
             single = self.scope.singles[head]()
@@ -180,6 +180,25 @@ class _Checker:
             node.pos,
             UNKNOWN,
         )
+
+    def row_scope(self, head: str) -> Scope:
+        """The scope of the rows of a table field or backlink."""
+        found = self.scope.children.get(head) or self.scope.backlinks[head]
+        return found()
+
+    def rows(self, node: Name, head: str, key: str | None) -> None:
+        """`node` reads the rows of a table field (`lines.amount`) or of a backlink."""
+        kind = self.note_rows(head, key)
+        node.ref = (kind, head) if key is None else (kind, head, key)
+
+    def note_rows(self, head: str, key: str | None) -> str:
+        """Note a read of rows (of a column, or `None` for their count); answer their kind."""
+        if head in self.scope.children:
+            self.out.fields.add(head)
+            self.out.children.add((head, key))
+            return "child"
+        self.out.backlinks.add((head, key))
+        return "backlink"
 
     def outer(self, node: Name, head: str, key: str) -> Type:
         """`record.field` or `parent.field`: a value of the record being edited, not of this form."""
@@ -203,6 +222,7 @@ class _Checker:
             *self.scope.fields,
             *self.scope.links,
             *self.scope.children,
+            *self.scope.backlinks,
             *self.scope.singles,
             *self.scope.outer,
         ]
@@ -215,21 +235,21 @@ class _Checker:
     def unary(self, node: Unary) -> Type:
         operand = self.visit(node.operand)
         if node.op in ("-", "+"):
-            _expect_number(operand, node.operand, f"'{node.op}'")
+            expect_number(operand, node.operand, f"'{node.op}'")
             return operand if operand.numeric else INTEGER
-        _expect(operand, BOOLEAN, node.operand, "'not'")
+        expect(operand, BOOLEAN, node.operand, "'not'")
         return BOOLEAN
 
     def binary(self, node: Binary) -> Type:
         left, right = self.visit(node.left), self.visit(node.right)
         op = node.op
         if op in ("and", "or"):
-            _expect(left, BOOLEAN, node.left, f"'{op}'")
-            _expect(right, BOOLEAN, node.right, f"'{op}'")
+            expect(left, BOOLEAN, node.left, f"'{op}'")
+            expect(right, BOOLEAN, node.right, f"'{op}'")
             return BOOLEAN
         if op in ("+", "-", "*", "/"):
-            _expect_number(left, node.left, f"'{op}'")
-            _expect_number(right, node.right, f"'{op}'")
+            expect_number(left, node.left, f"'{op}'")
+            expect_number(right, node.right, f"'{op}'")
             if op == "/" or DECIMAL in (left, right) or "decimal" in (left.kind, right.kind):
                 return DECIMAL
             return INTEGER
@@ -241,20 +261,20 @@ class _Checker:
             if node.op not in ("==", "!="):
                 raise ExpressionError(f"null cannot be compared with '{node.op}'; use == or !=", node.pos)
             return
-        if not _same_family(left, right):
+        if not same_family(left, right):
             raise ExpressionError(f"cannot compare {left} with {right}", node.pos)
         if node.op not in ("==", "!=") and left.kind not in ORDERED:
             raise ExpressionError(f"a {left} value cannot be compared with '{node.op}'", node.pos)
-        _check_option(node.left, node.right)
-        _check_option(node.right, node.left)
+        check_option(node.left, node.right)
+        check_option(node.right, node.left)
 
     def membership(self, node: Membership) -> Type:
         operand = self.visit(node.operand)
         for item in node.items:
             kind = self.visit(item)
-            if kind != NULL and not _same_family(operand, kind):
+            if kind != NULL and not same_family(operand, kind):
                 raise ExpressionError(f"cannot look for a {operand} value among {kind} values", item.pos)
-            _check_option(node.operand, item)
+            check_option(node.operand, item)
         return BOOLEAN
 
     # -- functions -----------------------------------------------------------------
@@ -270,23 +290,29 @@ class _Checker:
             raise ExpressionError(f"{name} takes {wanted} argument(s), not {count}", node.pos)
         if name in AGGREGATES and self._is_aggregate(node):
             return self.aggregate(node)
+        if node.where is not None:
+            message = "WHERE filters the rows of an aggregate, such as SUM(lines.amount WHERE …)"
+            raise ExpressionError(message, node.where.pos)
         if name == "LOOKUP":
             return self.lookup(node)
         args = [self.visit(arg) for arg in node.args]
-        return _FUNCTIONS[name](node, args)
+        return FUNCTIONS[name](node, args)
 
     def _is_aggregate(self, node: Call) -> bool:
         if node.name in ("SUM", "COUNT", "AVG"):
             return True
         arg = node.args[0]
-        return len(node.args) == 1 and isinstance(arg, Name) and arg.parts[0] in self.scope.children
+        return len(node.args) == 1 and isinstance(arg, Name) and self._has_rows(arg.parts[0])
+
+    def _has_rows(self, name: str) -> bool:
+        return name in self.scope.children or name in self.scope.backlinks
 
     def aggregate(self, node: Call) -> Type:
         arg = node.args[0]
-        if not isinstance(arg, Name) or arg.parts[0] not in self.scope.children:
+        if not isinstance(arg, Name) or not self._has_rows(arg.parts[0]):
             unknown = isinstance(arg, Name) and arg.parts[0] not in self._names()
             raise ExpressionError(
-                f"{node.name} takes the rows of a table field, such as {node.name}(lines.amount)",
+                f"{node.name} takes the rows of a table field or backlink, such as {node.name}(lines.amount)",
                 arg.pos,
                 UNKNOWN if unknown else "expression",
             )
@@ -294,14 +320,25 @@ class _Checker:
             raise ExpressionError(f"name a column: {node.name}({arg.parts[0]}.field)", arg.pos)
         kind = self.visit(arg, in_aggregate=True)
         node.aggregate = True
+        if node.where is not None:
+            self.condition(node.where, arg.parts[0])
         if node.name == "COUNT":
             return INTEGER
         if node.name in ("SUM", "AVG"):
-            _expect_number(kind, arg, node.name)
+            expect_number(kind, arg, node.name)
             return DECIMAL if node.name == "AVG" else kind
         if kind.kind not in ORDERED:
             raise ExpressionError(f"{node.name} needs numbers, text or dates, not {kind}", arg.pos)
         return kind
+
+    def condition(self, where: Node, head: str) -> None:
+        """The WHERE of an aggregate: a condition on each row, reading the rows' own fields."""
+        rows = self.row_scope(head)
+        reads = Checked(where, NULL, self.out.source)
+        kind = _Checker(Scope(rows.form, rows.fields), reads, rows_of=head).visit(where)
+        expect(kind, BOOLEAN, where, "WHERE")
+        for key in reads.fields:
+            self.note_rows(head, key)
 
     def lookup(self, node: Call) -> Type:
         """LOOKUP(value, rows.key, rows.result): the result of the row with the greatest key
@@ -313,7 +350,7 @@ class _Checker:
             raise ExpressionError(message, node.args[2].pos)
         if key.kind not in ORDERED:
             raise ExpressionError(f"LOOKUP's key needs numbers, text or dates, not {key}", node.args[1].pos)
-        if wanted != NULL and not _same_family(wanted, key):
+        if wanted != NULL and not same_family(wanted, key):
             raise ExpressionError(f"LOOKUP cannot compare a {wanted} value with {key} keys", node.args[0].pos)
         return Type(result.kind, item=result.item)
 
@@ -348,207 +385,3 @@ class _Checker:
         kind = child.fields[column]
         arg.type = kind
         return tuple(rows), kind
-
-
-def _literal_type(value: object) -> Type:
-    import datetime as dt
-    from decimal import Decimal
-
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return BOOLEAN
-    if isinstance(value, int):
-        return INTEGER
-    if isinstance(value, Decimal):
-        return DECIMAL
-    if isinstance(value, dt.datetime):
-        return DATETIME
-    if isinstance(value, dt.date):
-        return DATE
-    return TEXT
-
-
-def _same_family(left: Type, right: Type) -> bool:
-    if left.numeric and right.numeric:
-        return True
-    if left.kind == "ref" and right.kind in ("ref", "integer"):
-        return True
-    if right.kind == "ref" and left.kind == "integer":
-        return True
-    return left.kind == right.kind
-
-
-def _check_option(field_side: Node, value_side: Node) -> None:
-    options = getattr(field_side.type, "options", None)
-    if not options or not isinstance(value_side, Literal) or not isinstance(value_side.value, str):
-        return
-    value = value_side.value
-    if value not in options:
-        hint = did_you_mean(value, options)
-        raise ExpressionError(
-            f"'{value}' is not an option{hint}; options: {', '.join(options)}", value_side.pos
-        )
-
-
-def _expect(kind: Type, wanted: Type, node: Node, where: str) -> None:
-    if kind not in (wanted, NULL) and kind.kind != wanted.kind:
-        article = "an" if str(wanted)[0] in "aeiou" else "a"
-        raise ExpressionError(f"{where} needs {article} {wanted} value, not {kind}", node.pos)
-
-
-def _expect_number(kind: Type, node: Node, where: str) -> None:
-    if not kind.numeric and kind != NULL:
-        raise ExpressionError(f"{where} needs a number, not {kind}", node.pos)
-
-
-def _common(node: Call, args: list[Type], nodes: list[Node]) -> Type:
-    """The one type several values share (numbers widen to decimal; null fits anything)."""
-    result = NULL
-    for kind, arg in zip(args, nodes, strict=True):
-        if kind == NULL:
-            continue
-        if result == NULL:
-            result = Type(kind.kind, item=kind.item)
-        elif result.numeric and kind.numeric:
-            result = DECIMAL if DECIMAL.kind in (result.kind, kind.kind) else INTEGER
-        elif not _same_family(result, kind):
-            raise ExpressionError(f"{node.name} mixes {result} and {kind} values", arg.pos)
-    return result
-
-
-def _if(node: Call, args: list[Type]) -> Type:
-    _expect(args[0], BOOLEAN, node.args[0], "IF's condition")
-    return _common(node, args[1:], node.args[1:])
-
-
-def _ifs(node: Call, args: list[Type]) -> Type:
-    if len(args) % 2:
-        raise ExpressionError("IFS takes pairs: condition, value, condition, value …", node.pos)
-    for kind, arg in zip(args[::2], node.args[::2], strict=True):
-        _expect(kind, BOOLEAN, arg, "IFS's condition")
-    return _common(node, args[1::2], node.args[1::2])
-
-
-def _numbers(node: Call, args: list[Type]) -> Type:
-    for kind, arg in zip(args, node.args, strict=True):
-        _expect_number(kind, arg, node.name)
-    return _common(node, args, node.args) if node.name != "ABS" else (args[0] if args[0] != NULL else INTEGER)
-
-
-def _minmax(node: Call, args: list[Type]) -> Type:
-    result = _common(node, args, node.args)
-    if result.kind not in ORDERED and result != NULL:
-        raise ExpressionError(f"{node.name} needs numbers, text or dates, not {result}", node.pos)
-    return result
-
-
-MAX_ROUND_DIGITS = 10
-
-
-def _round(node: Call, args: list[Type]) -> Type:
-    _expect_number(args[0], node.args[0], "ROUND")
-    if len(args) == 2:
-        digits = node.args[1]
-        if (
-            not isinstance(digits, Literal)
-            or not isinstance(digits.value, int)
-            or isinstance(digits.value, bool)
-            or not 0 <= digits.value <= MAX_ROUND_DIGITS
-        ):
-            raise ExpressionError(
-                f"ROUND's digits must be a whole number from 0 to {MAX_ROUND_DIGITS}", digits.pos
-            )
-    return INTEGER if args[0] == INTEGER else DECIMAL
-
-
-def _text_args(node: Call, args: list[Type], result: Type, allow_integer: bool = False) -> Type:
-    for kind, arg in zip(args, node.args, strict=True):
-        if kind.kind == "integer" and allow_integer:
-            continue
-        _expect(kind, TEXT, arg, node.name)
-    return result
-
-
-def _contains(node: Call, args: list[Type]) -> Type:
-    if args[0].kind == "list":
-        _expect(args[1], TEXT, node.args[1], "CONTAINS")
-        options = args[0].item.options if args[0].item else None
-        if options and isinstance(node.args[1], Literal) and node.args[1].value not in options:
-            raise ExpressionError(f"'{node.args[1].value}' is not an option", node.args[1].pos)
-        return BOOLEAN
-    return _text_args(node, args, BOOLEAN)
-
-
-def _dates(node: Call, args: list[Type], result: Type) -> Type:
-    for kind, arg in zip(args, node.args, strict=True):
-        if kind not in (DATE, DATETIME, NULL):
-            raise ExpressionError(f"{node.name} needs a date, not {kind}", arg.pos)
-    return result
-
-
-def _add_days(node: Call, args: list[Type]) -> Type:
-    if args[0] not in (DATE, NULL):
-        raise ExpressionError(f"ADD_DAYS needs a date, not {args[0]}", node.args[0].pos)
-    _expect(args[1], INTEGER, node.args[1], "ADD_DAYS's days")
-    return DATE
-
-
-def _moments(node: Call, args: list[Type], result: Type) -> Type:
-    for kind, arg in zip(args, node.args, strict=False):
-        if kind not in (DATETIME, NULL):
-            raise ExpressionError(f"{node.name} needs a datetime, not {kind}", arg.pos)
-    return result
-
-
-def _days_only(node: Call, args: list[Type], result: Type) -> Type:
-    for kind, arg in zip(args, node.args, strict=False):
-        if kind not in (DATE, NULL):
-            raise ExpressionError(f"{node.name} needs a date, not {kind}", arg.pos)
-    return result
-
-
-def _add_hours(node: Call, args: list[Type]) -> Type:
-    _moments(node, args[:1], DATETIME)
-    _expect(args[1], INTEGER, node.args[1], "ADD_HOURS's hours")
-    return DATETIME
-
-
-def _add_workdays(node: Call, args: list[Type]) -> Type:
-    _days_only(node, args[:1], DATE)
-    _expect(args[1], INTEGER, node.args[1], "ADD_WORKDAYS's days")
-    return DATE
-
-
-def _coalesce(node: Call, args: list[Type]) -> Type:
-    return _common(node, args, node.args)
-
-
-_FUNCTIONS: dict[str, Callable[[Call, list[Type]], Type]] = {
-    "IF": _if,
-    "IFS": _ifs,
-    "COALESCE": _coalesce,
-    "IS_EMPTY": lambda node, args: BOOLEAN,
-    "ROUND": _round,
-    "ABS": _numbers,
-    "MIN": _minmax,
-    "MAX": _minmax,
-    "LEN": lambda node, args: _text_args(node, args, INTEGER),
-    "CONCAT": lambda node, args: _text_args(node, args, TEXT, allow_integer=True),
-    "LOWER": lambda node, args: _text_args(node, args, TEXT),
-    "UPPER": lambda node, args: _text_args(node, args, TEXT),
-    "CONTAINS": _contains,
-    "STARTS_WITH": lambda node, args: _text_args(node, args, BOOLEAN),
-    "TODAY": lambda node, args: DATE,
-    "NOW": lambda node, args: DATETIME,
-    "CURRENT_USER": lambda node, args: REF,
-    "DAYS_BETWEEN": lambda node, args: _dates(node, args, INTEGER),
-    "ADD_DAYS": _add_days,
-    "HOURS_BETWEEN": lambda node, args: _moments(node, args, INTEGER),
-    "MINUTES_BETWEEN": lambda node, args: _moments(node, args, INTEGER),
-    "ADD_HOURS": _add_hours,
-    "WORKDAYS_BETWEEN": lambda node, args: _days_only(node, args, INTEGER),
-    "ADD_WORKDAYS": _add_workdays,
-    "YEAR": lambda node, args: _dates(node, args, INTEGER),
-    "MONTH": lambda node, args: _dates(node, args, INTEGER),
-}

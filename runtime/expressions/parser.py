@@ -167,13 +167,20 @@ class _Parser:
     def call(self, token: Token) -> Node:
         self.expect("(")
         args: list[Node] = []
+        where: Node | None = None
         if self.peek().text != ")":
             args.append(self.expression(0))
             while self.peek().text == ",":
                 self.advance()
                 args.append(self.expression(0))
+            if _is_where(self.peek()):
+                keyword = self.advance()
+                if len(args) != 1:
+                    message = "WHERE filters the rows of an aggregate, such as SUM(lines.amount WHERE …)"
+                    raise ExpressionError(message, keyword.pos)
+                where = self.expression(0)
         self.expect(")")
-        return Call(token.pos, token.text.upper(), args)
+        return Call(token.pos, token.text.upper(), args, where)
 
     def name(self, token: Token) -> Node:
         parts = [token.text]
@@ -193,6 +200,11 @@ class _Parser:
 
 
 _COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
+
+
+def _is_where(token: Token) -> bool:
+    """`WHERE` (any case) after an aggregate's argument; `where` is never a field key."""
+    return token.kind == "name" and token.text.lower() == "where"
 
 
 def _describe(token: Token) -> str:

@@ -51,7 +51,8 @@ class Name(Node):
     """A field (`budget`), a linked field (`account.industry`) or a child column (`lines.amount`)."""
 
     parts: tuple[str, ...]
-    # Filled by the checker: ("field", key), ("link", link, key) or ("child", table, key | None)
+    # Filled by the checker: ("field", key), ("link", link, key), ("child", table, key | None),
+    # ("backlink", key, column | None), ("single", form, key) or ("outer", name, key)
     ref: tuple[str, ...] = field(default=(), init=False, compare=False, repr=False)
 
 
@@ -83,10 +84,15 @@ class Membership(Node):
 
 @dataclass
 class Call(Node):
-    """A function call such as `ROUND(x, 2)`; names are upper-cased."""
+    """A function call such as `ROUND(x, 2)`; names are upper-cased.
+
+    An aggregate may filter its rows: `SUM(payments.amount WHERE status == 'confirmed')`
+    keeps the condition in `where`, checked and computed on each aggregated row.
+    """
 
     name: str
     args: list[Node]
+    where: Node | None = None
     aggregate: bool = field(default=False, init=False, compare=False, repr=False)
 
 

@@ -2,9 +2,10 @@
 
 The record is a dict of field values as stored (str, int, Decimal, bool, date,
 aware datetime, list). Linked values come as `"link.field"` keys, fields of single
-forms as `"@form.field"` keys, child rows as a list of dicts under the table field's key,
-the rows of a linked record's table field (for LOOKUP) under `"link.table"`, and the
-outer record of a link filter as `"^record.field"` / `"^parent.field"`. Null semantics follow SQL:
+forms as `"@form.field"` keys, child rows as a list of dicts under the table field's key
+(the records of a backlink likewise, under the backlink's key), the rows of a linked
+record's table field (for LOOKUP) under `"link.table"`, and the outer record of a link
+filter as `"^record.field"` / `"^parent.field"`. Null semantics follow SQL:
 comparisons with null give null, `and`/`or` use three-valued logic, and a
 null condition counts as false.
 """
@@ -15,23 +16,20 @@ import datetime as dt
 import operator
 from collections.abc import Callable
 from contextvars import ContextVar
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from runtime.expressions.checker import Checked
-from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
+from runtime.expressions.python_functions import ARITHMETIC, ON_CALENDAR, STRICT
+from runtime.expressions.syntax import Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL
-from runtime.model.calendar import CALENDAR_FIRST, CALENDAR_LAST, Calendar, add_workdays, workdays_between
+from runtime.model.calendar import Calendar
 
 Record = dict[str, Any]
 # The user a write is made for; the records service sets it around each request.
 CURRENT_USER: ContextVar[int | None] = ContextVar("formloom_current_user", default=None)
 Evaluator = Callable[[Record], Any]
 Clock = Callable[[], dt.datetime]
-ARITHMETIC = Context(prec=34)
-STEPS = {digits: Decimal(1).scaleb(-digits) for digits in range(0, 11)}
-ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def to_python(
@@ -128,8 +126,8 @@ class _Compiler:
             return lambda r: clock()
         if name == "CURRENT_USER":
             return lambda r: CURRENT_USER.get()
-        if name in _ON_CALENDAR:
-            on_calendar, calendar = _ON_CALENDAR[name], self.calendar
+        if name in ON_CALENDAR:
+            on_calendar, calendar = ON_CALENDAR[name], self.calendar
             first, second = args
             return lambda r: (
                 None if (a := first(r)) is None or (b := second(r)) is None else on_calendar(a, b, calendar)
@@ -137,7 +135,7 @@ class _Compiler:
         if name in _LAZY:
             constants = [_constant(arg) for arg in node.args]
             return _LAZY[name](args, constants)
-        function = _STRICT[name]
+        function = STRICT[name]
         if len(args) == 1:
             only = args[0]
             return lambda r: None if (v := only(r)) is None else function(v)
@@ -151,16 +149,24 @@ class _Compiler:
         return apply
 
     def aggregate(self, node: Call) -> Evaluator:
+        """An aggregate over the rows under `record[table]` (a table field's rows, or the
+        records of a backlink), those the WHERE condition holds for when there is one."""
         arg = node.args[0]
         assert isinstance(arg, Name)
         table = arg.ref[1]
         column = arg.ref[2] if len(arg.ref) > 2 else None
         reduce = _AGGREGATES[node.name]
+        keep = self.compile(node.where) if node.where is not None else None
+
+        def rows(r: Record) -> list[Record]:
+            found: list[Record] = r.get(table) or []
+            return found if keep is None else [row for row in found if keep(row) is True]
+
         if column is None:
-            return lambda r: len(r.get(table) or [])
+            return lambda r: len(rows(r))
 
         def apply(r: Record) -> Any:
-            values = [row.get(column) for row in r.get(table) or []]
+            values = [row.get(column) for row in rows(r)]
             return reduce([v for v in values if v is not None])
 
         return apply
@@ -304,86 +310,6 @@ def _strict_binary(op: Callable[[Any, Any], Any], left: tuple[str, Any], right: 
         return None if b is None else op(a, b)
 
     return calls
-
-
-def _round(value: Any, digits: int = 0) -> Any:
-    if isinstance(value, int) and digits >= 0:
-        return value
-    step = STEPS.get(digits) or Decimal(1).scaleb(-digits)
-    return Decimal(value).quantize(step, rounding=ROUND_HALF_UP, context=ARITHMETIC)
-
-
-def _as_date(value: dt.date) -> dt.date:
-    return value.astimezone(dt.UTC).date() if isinstance(value, dt.datetime) else value
-
-
-def _add_days(day: dt.date, count: int) -> dt.date | None:
-    """A date `count` days later; null beyond the calendar (years 1 to 9999), as in SQL."""
-    if abs(count) > MAX_DAYS:
-        return None
-    try:
-        return day + dt.timedelta(days=count)
-    except OverflowError:
-        return None
-
-
-def _contains(whole: Any, part: str) -> bool:
-    return part in whole
-
-
-def _whole(delta: dt.timedelta, unit: int) -> int:
-    """Whole `unit`s (in microseconds) in `delta`, truncated toward zero."""
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    whole = abs(micros) // unit
-    return whole if micros >= 0 else -whole
-
-
-def _add_hours(moment: dt.datetime, hours: int) -> dt.datetime | None:
-    """A datetime `hours` later; null beyond the calendar (years 1 to 9999), as in SQL."""
-    if abs(hours) > MAX_DAYS * 24:
-        return None
-    try:
-        return moment + dt.timedelta(hours=hours)
-    except OverflowError:
-        return None
-
-
-def _in_range(day: dt.date | None) -> dt.date | None:
-    return day if day is not None and CALENDAR_FIRST <= day <= CALENDAR_LAST else None
-
-
-def _workdays_between(start: dt.date, end: dt.date, calendar: Calendar) -> int | None:
-    if _in_range(start) is None or _in_range(end) is None:
-        return None
-    return workdays_between(start, end, calendar)
-
-
-def _add_workdays(day: dt.date, count: int, calendar: Calendar) -> dt.date | None:
-    if _in_range(day) is None or abs(count) > (CALENDAR_LAST - CALENDAR_FIRST).days:
-        return None
-    return _in_range(add_workdays(day, count, calendar)) if count else day
-
-
-_ON_CALENDAR: dict[str, Callable[[Any, Any, Calendar], Any]] = {
-    "WORKDAYS_BETWEEN": _workdays_between,
-    "ADD_WORKDAYS": _add_workdays,
-}
-_STRICT: dict[str, Callable[..., Any]] = {
-    "ROUND": _round,
-    "ABS": abs,
-    "LEN": len,
-    "LOWER": lambda s: s.translate(ASCII_LOWER),
-    "UPPER": lambda s: s.translate(ASCII_UPPER),
-    "CONTAINS": _contains,
-    "STARTS_WITH": lambda s, p: s.startswith(p),
-    "DAYS_BETWEEN": lambda a, b: (_as_date(b) - _as_date(a)).days,
-    "ADD_DAYS": lambda d, n: _add_days(d, n),
-    "HOURS_BETWEEN": lambda a, b: _whole(b - a, 3_600_000_000),
-    "MINUTES_BETWEEN": lambda a, b: _whole(b - a, 60_000_000),
-    "ADD_HOURS": _add_hours,
-    "YEAR": lambda d: _as_date(d).year,
-    "MONTH": lambda d: _as_date(d).month,
-}
 
 
 class _Constant:

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement, Grouping
 
 from runtime.expressions.checker import Checked
+from runtime.expressions.sql_rows import aggregate_sql, lookup_sql
 from runtime.expressions.syntax import MAX_DAYS, Binary, Call, Literal, Membership, Name, Node, Unary
 from runtime.expressions.types import NULL, Type
 from runtime.model.calendar import CALENDAR_FIRST, CALENDAR_LAST
@@ -72,6 +73,8 @@ class SqlScope:
     # The values of `record.field` and `parent.field` in a link filter, by outer name: they
     # become literal parameters, never SQL text.
     outer: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The records linking here, by backlink key: their form's table and its link column.
+    backlinks: dict[str, tuple[Table, str]] = field(default_factory=dict)
 
 
 def to_sql(checked: Checked, scope: SqlScope) -> SQL:
@@ -225,59 +228,14 @@ class _Compiler:
         return result
 
     def aggregate(self, node: Call) -> SQL:
-        arg = node.args[0]
-        assert isinstance(arg, Name)
-        child = self.scope.children[arg.ref[1]]
-        column = child.c[arg.ref[2]] if len(arg.ref) > 2 else None
-        if node.name == "COUNT":
-            measure = func.count() if column is None else func.count(column)
-        else:
-            assert column is not None
-            value: SQL = column
-            if self.pg and node.name in ("MIN", "MAX") and isinstance(column.type, String):
-                value = column.collate("C")
-            measure = getattr(func, node.name.lower())(value)
-        owner = self.scope.table
-        stmt = select(measure).where(child.c.parent_id == owner.c.id).correlate(owner).scalar_subquery()
-        if node.name == "SUM":
-            return func.coalesce(stmt, 0)
-        return self.typed(stmt, node.type)
+        return aggregate_sql(self, node)
 
     def lookup(self, node: Call) -> SQL:
-        """The result of the row with the greatest key not above the value, first by position
-        among equal keys: one correlated subquery over the rows (a linked record's rows are
-        read only where the record is in the reader's scope)."""
-        key_name, result_name = node.args[1], node.args[2]
-        assert isinstance(key_name, Name) and isinstance(result_name, Name)
-        ref = key_name.ref
-        if ref[0] == "link_child":
-            rows = self.scope.link_children[(ref[1], ref[2])]
-            owner: SQL = self.scope.table.c[ref[1]]
-        else:
-            rows = self.scope.children[ref[1]]
-            owner = self.scope.table.c.id
-        child = rows.alias()  # its own name: a LOOKUP or aggregate inside must not correlate with it
-        key: SQL = child.c[ref[-1]]
-        result: SQL = child.c[result_name.ref[-1]]
-        value = node.args[0]
-        wanted = self.typed_null(value.type) if value.type == NULL else self.compile(value)
-        ordered_key = key
-        if key_name.type.kind == "text":
-            ordered_key, wanted = self.binary_text(key), self.binary_text(wanted)
-        stmt = (
-            select(result)
-            .where(child.c.parent_id == owner, key.is_not(None), ordered_key <= wanted)
-            .order_by(ordered_key.desc(), child.c.position)
-            .limit(1)
-            .correlate(self.scope.table)
-        )
-        if ref[0] == "link_child" and self.scope.guard is not None:
-            target = self.scope.links[ref[1]]
-            alias = target.alias()
-            guard = self.scope.guard(target, alias)
-            if guard is not None:
-                stmt = stmt.where(exists(select(alias.c.id).where(alias.c.id == owner, guard)))
-        return self.typed(stmt.scalar_subquery(), node.type)
+        return lookup_sql(self, node)
+
+    def nested(self, scope: SqlScope) -> _Compiler:
+        """A compiler for a condition on other rows (the WHERE of an aggregate)."""
+        return _Compiler(scope)
 
     # -- functions -----------------------------------------------------------------
 

@@ -74,6 +74,9 @@ class Scope:
     links: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     children: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     singles: dict[str, Callable[[], Scope]] = field(default_factory=dict)
+    # The records of other forms that link to this one (`backlinks:` of the form), by key:
+    # aggregated like the rows of a table field (`COUNT(quotes)`).
+    backlinks: dict[str, Callable[[], Scope]] = field(default_factory=dict)
     # Names whose definitions failed to load (a pack being checked): not judged here.
     stubs: set[str] = field(default_factory=set)
     # Outer records a condition may read as `record.field` and `parent.field`: the record being
@@ -118,8 +121,14 @@ def scope_for(app: App, form: Form) -> Scope:
             scope.children[table.key] = _lazy(app, child)
         else:
             scope.stubs.add(table.key)
+    for backlink in form.backlinks:  # a key a field has already is reported where it is written
+        source = app.form(backlink.form)
+        if source is None:
+            scope.stubs.add(backlink.key)
+        elif backlink.key not in fields and backlink.key not in scope.children:
+            scope.backlinks.setdefault(backlink.key, _lazy(app, source))
     for other in app.forms:
-        if other.single and other.form not in fields:
+        if other.single and other.form not in fields and other.form not in scope.backlinks:
             scope.singles[other.form] = _lazy(app, other)
     return scope
 

@@ -92,7 +92,12 @@ def reserve(engine: Engine, username: str, address: str, now: dt.datetime | None
             if not verdict.allowed:
                 raise _Refused(verdict)
             if secrets.randbelow(PURGE_ONE_IN) == 0:
-                conn.execute(delete(sign_in_counts).where(sign_in_counts.c.window_start < moment - KEEP))
+                conn.execute(  # only sign-in scopes: rate_limit.py keeps its own rows in this table
+                    delete(sign_in_counts).where(
+                        sign_in_counts.c.scope.in_([limit.scope for limit in LIMITS]),
+                        sign_in_counts.c.window_start < moment - KEEP,
+                    )
+                )
     except _Refused as refused:
         return refused.verdict
     return verdict

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from runtime.loading.backlink_checks import check_backlinks, check_rollup_circles
 from runtime.loading.expression_checks import check_form_expressions
 from runtime.loading.problems import Problem, did_you_mean
 from runtime.loading.record_page_checks import check_record_page
@@ -42,9 +43,11 @@ def check_app(
     for form in app.forms:
         problems.extend(_check_form(app, form, where[form.form], known_forms, broken))
         problems.extend(check_record_page(app, form, where[form.form], known_forms, broken))
+        problems.extend(check_backlinks(app, form, where[form.form], known_forms, broken))
         keys = [f.key for f in form.fields]
         if len(set(keys)) == len(keys):  # with a key given twice, expressions would guess which
             problems.extend(check_form_expressions(app, form, where[form.form]))
+    problems.extend(check_rollup_circles(app, where))
     return problems
 
 

@@ -160,9 +160,10 @@ def _fetch(
             problems.append(at.at(where, f"a field with a fetch cannot also have a {other}"))
             return None
     checked = _checked(spec.fetch, scope, wanted, where, at, problems, default=False)
-    if checked is not None and checked.children:
-        table = sorted(t for t, _ in checked.children)[0]
-        message = f"a fetch cannot read the record's own rows ('{table}'); use a formula"
+    if checked is not None and (checked.children or checked.backlinks):
+        table = sorted(t for t, _ in (*checked.children, *checked.backlinks))[0]
+        kind = "own rows" if any(t == table for t, _ in checked.children) else "backlinked records"
+        message = f"a fetch cannot read the record's {kind} ('{table}'); use a formula"
         problems.append(at.inside(where, _first_char(spec.fetch), spec.fetch, message))
         return None
     return checked

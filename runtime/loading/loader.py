@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from runtime.loading.checks import check_app
+from runtime.loading.document_checks import TemplateSource, check_documents, inline_templates, read_templates
+from runtime.loading.intake_checks import check_intakes
 from runtime.loading.model_errors import problems_from
 from runtime.loading.problems import DefinitionError, Problem
 from runtime.loading.process_checks import PROCESS_KINDS, check_process
@@ -24,19 +26,25 @@ from runtime.loading.salvage import Broken, names_in, salvage, salvage_fields
 from runtime.loading.source import FormSource, PathKey, SourceFile, parse_file
 from runtime.model import App, Form
 from runtime.model.dashboard import Dashboard
+from runtime.model.document import Document
+from runtime.model.intake import Intake
 from runtime.model.process import Approval, Automation, Workflow
 
 APP_FILES = ("app.yaml", "app.yml", "app.json")
 SUFFIXES = (".yaml", ".yml", ".json")
-LISTS = ("forms", *PROCESS_KINDS)  # the app's lists of parts
+KINDS = (*PROCESS_KINDS, "intakes", "documents")  # the parts besides forms, each in its folder and list
+LISTS = ("forms", *KINDS)  # the app's lists of parts
 # Stand-ins for required app keys in error, so the rest of the pack is still checked.
 APP_PLACEHOLDERS: dict[str, Any] = {"app": "app", "label": {"en": "app"}, "version": "0"}
 
-PROCESS_MODELS: dict[str, type[Workflow | Approval | Automation | Dashboard]] = {
+Part = Workflow | Approval | Automation | Dashboard | Intake | Document
+PROCESS_MODELS: dict[str, type[Part]] = {
     "workflows": Workflow,
     "approvals": Approval,
     "automations": Automation,
     "dashboards": Dashboard,
+    "intakes": Intake,
+    "documents": Document,
 }
 
 
@@ -74,8 +82,9 @@ class Parts:
 
     forms: list[tuple[Form, FormSource]] = field(default_factory=list)
     items: dict[str, list[tuple[Any, FormSource]]] = field(
-        default_factory=lambda: {kind: [] for kind in PROCESS_KINDS}
+        default_factory=lambda: {kind: [] for kind in KINDS}
     )
+    templates: dict[str, TemplateSource] = field(default_factory=dict)  # document templates by name
     known: set[str] = field(default_factory=set)  # the key of every form written, loaded or not
     broken: Broken = field(default_factory=Broken)
     problems: list[Problem] = field(default_factory=list)
@@ -101,9 +110,10 @@ def _load_folder(root: Path) -> App:
     header = _app_file(source, parts) if not source.problems else None
     for path in _files_in(root / "forms"):
         _part_file(root, path, "forms", parts)
-    for kind in PROCESS_KINDS:
+    for kind in KINDS:
         for path in _files_in(root / kind):
             _part_file(root, path, kind, parts)
+    read_templates(root, parts.templates, parts.problems)
     app = _assemble(header, parts) if header is not None else None
     _raise_if(parts.problems)
     assert app is not None
@@ -116,6 +126,7 @@ def _app_file(source: SourceFile, parts: Parts) -> App | None:
     app, problems = _validate(App, source, data, ())
     parts.problems.extend(problems)
     if isinstance(app, App):
+        inline_templates(app, source, parts.templates)
         for kind in LISTS:
             raw = data.get(kind) if isinstance(data, dict) else None
             for index, item in enumerate(getattr(app, kind)):
@@ -128,6 +139,7 @@ def _app_file(source: SourceFile, parts: Parts) -> App | None:
     header = salvage(App.model_validate, own, parts.broken, APP_PLACEHOLDERS).item
     if not isinstance(header, App):
         return None
+    inline_templates(header, source, parts.templates)
     if own.get("roles") is not None and not isinstance(own.get("roles"), list):
         parts.broken.roles = True  # the roles are unknown: role names are not judged
     for kind in LISTS:
@@ -138,13 +150,15 @@ def _app_file(source: SourceFile, parts: Parts) -> App | None:
 
 
 def _part_file(root: Path, path: Path, kind: str, parts: Parts) -> None:
-    """One file of `forms/`, `workflows/`, `approvals/`, `automations/` or `dashboards/`."""
+    """One file of `forms/`, `workflows/`, `approvals/`, `automations/`, `dashboards/` or `intakes/`."""
     source = parse_file(path, str(path.relative_to(root)))
     parts.problems.extend(source.problems)
     if source.problems:
         if kind == "forms":  # unread: its key is most likely its file's name
             parts.known.add(path.stem)
             parts.broken.forms.add(path.stem)
+        elif kind == "documents":  # likewise: what names it is not reported as unknown
+            parts.broken.names.add(path.stem)
         return
     model = Form if kind == "forms" else PROCESS_MODELS[kind]
     item, problems = _validate(model, source, source.data, ())
@@ -202,7 +216,7 @@ def _assemble(header: App, parts: Parts) -> App:
         where[form.form] = at
     lists: dict[str, list[Any]] = {}
     process_where: dict[tuple[str, str], FormSource] = {}
-    for kind in PROCESS_KINDS:
+    for kind in KINDS:
         lists[kind] = []
         name = kind[:-1]
         for item, at in parts.items[kind]:
@@ -212,19 +226,26 @@ def _assemble(header: App, parts: Parts) -> App:
                 continue
             lists[kind].append(item)
             process_where[key] = at
-    app = header.model_copy(update={"forms": forms, **lists})
+    templates = {name: source.text for name, source in parts.templates.items()}
+    app = header.model_copy(update={"forms": forms, **lists, "document_templates": templates})
     parts.problems.extend(check_app(app, where, parts.known | parts.broken.forms, parts.broken))
     parts.problems.extend(check_process(app, process_where, parts.broken))
+    parts.problems.extend(check_intakes(app, process_where, parts.broken))
+    parts.problems.extend(check_documents(app, process_where, parts.templates, parts.broken))
     return app
 
 
-def _process_key(item: Workflow | Approval | Automation | Dashboard) -> str:
+def _process_key(item: Part) -> str:
+    if isinstance(item, Document):
+        return item.document
     if isinstance(item, Workflow):
         return item.workflow
     if isinstance(item, Approval):
         return item.approval
     if isinstance(item, Dashboard):
         return item.dashboard
+    if isinstance(item, Intake):
+        return item.intake
     return item.automation
 
 

@@ -20,6 +20,10 @@ Loc = tuple[str | int, ...]
 # Errors whose message already says what is wrong, with no need to name the key.
 SELF_EXPLAINING = {
     "identifier",
+    "rate",
+    "origin",
+    "intake_actor",
+    "webhook_url",
     "reserved_name",
     "pattern_invalid",
     "auto_number_pattern",

@@ -15,7 +15,7 @@ from cronsim import CronSim, CronSimError
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from runtime.expressions.types import BOOLEAN, REF, Scope, Type, field_type, scope_for
+from runtime.expressions.types import BOOLEAN, REF, Scope, Type, field_type, filter_scope, scope_for
 from runtime.loading.dashboard_checks import check_dashboard
 from runtime.loading.expression_checks import check_expression
 from runtime.loading.problems import Problem, did_you_mean
@@ -253,6 +253,8 @@ class Checker:
                     (*where, "store_in"),
                     f"'{spec.store_in}' is not a link field of {form.form} to {target.form}",
                 )
+        if spec.match is not None:
+            self.match(form, target, spec.match, spec.for_each is not None, (*where, "match"))
         if spec.for_each is not None:
             child = self.child_form(form, spec.for_each, (*where, "for_each"))
             if child is not None and target is not None:
@@ -281,8 +283,18 @@ class Checker:
             except TemplateSyntaxError as exc:
                 self.fail((*path, "notify", "message", language), f"template error: {exc.message}")
 
-    def _effect_webhook(self, *_: Any) -> None:
-        """A webhook needs nothing beyond its validated URL."""
+    def _effect_webhook(
+        self, form: Form | None, scope: Scope | None, effect: Effect, path: PathKey, *_: Any
+    ) -> None:
+        """The fields a webhook sends must be fields of the form."""
+        spec = effect.webhook
+        assert spec is not None
+        if form is None or spec.fields is None:
+            return
+        known = [f.key for f in form.fields]
+        for index, key in enumerate(spec.fields):
+            if key not in known and key not in SYSTEM_COLUMNS:
+                self.missing((*path, "webhook", "fields", index), "field", key, known)
 
     def _effect_start_approval(
         self, form: Form | None, scope: Scope | None, effect: Effect, path: PathKey, *context: Any
@@ -312,6 +324,13 @@ class Checker:
             if not is_stub(target) and (target is None or target.type != "user"):
                 self.fail((*path, "assign", "field"), f"'{spec.field}' is not a user field of {form.form}")
         self.recipients(form, spec.to, (*path, "assign", "to"))
+
+    def _effect_document(
+        self, form: Form | None, scope: Scope | None, effect: Effect, path: PathKey, *context: Any
+    ) -> None:
+        from runtime.loading.document_checks import check_document_effect
+
+        check_document_effect(self, form, effect, path, context[2])
 
     # -- pieces ------------------------------------------------------------------------
 
@@ -363,6 +382,16 @@ class Checker:
                 self.missing((*path, key), f"field of {target.form}", key, keys)
                 continue
             self.typed(text, scope, field_type(spec), (*path, key))
+
+    def match(self, form: Form | None, target: Form | None, text: str, each: bool, path: PathKey) -> None:
+        """A create effect's `match`: a condition on the target form's records, reading the
+        source record as `record.field`; it finds one record, so not with `for_each`."""
+        if each:
+            self.fail(path, "match finds one record to use: it cannot go with for_each")
+        elif form is not None and target is not None:
+            check_expression(
+                text, filter_scope(self.app, target, form), BOOLEAN, path, self.at, self.problems
+            )
 
     def writable(self, form: Form | None, key: str, path: PathKey, state_field: str | None) -> bool:
         """True when `key` is a stored field the engine may set (not judged without the form)."""

@@ -2,8 +2,10 @@
 
 A formula (or an expression default) is computed by the system, which reads every
 field. When a role may read the computed field but not a field it is computed from,
-the value can give the hidden one away (`margin_pct` reveals a hidden `line_cost`). Such
-a field must be hidden from that role too, or say `reveals_hidden: true` on purpose.
+the value can give the hidden one away (`margin_pct` reveals a hidden `line_cost`; a sum
+of payments reveals a hidden `amount` of theirs, a count the records of a form the role
+cannot read). Such a field must be hidden from that role too, or say `reveals_hidden:
+true` on purpose.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def readers_of(app: App, form: Form) -> set[str]:
 
 
 def _hidden_sources(app: App, form: Form, checked: Checked, role: str) -> Iterator[str]:
-    """What `checked` reads that `role` may not: fields, linked fields, child fields, settings."""
+    """What `checked` reads that `role` may not: fields, linked fields, child fields, the
+    records linking here (a form the role cannot read, a link or column hidden from it),
+    settings."""
     for key in sorted(checked.fields):
         if _hidden(form, key, role):
             yield f"'{key}'"
@@ -69,6 +73,14 @@ def _hidden_sources(app: App, form: Form, checked: Checked, role: str) -> Iterat
         unreadable = role not in readers_of(app, target) or _hidden(target, table, role)
         if unreadable or (child is not None and _hidden(child, column, role)):
             yield f"'{link}.{table}.{column}'"
+    for name, column in sorted(checked.backlinks, key=str):
+        backlink = form.backlink(name)
+        source = app.form(backlink.form) if backlink is not None else None
+        if backlink is None or source is None:
+            continue
+        unreadable = role not in readers_of(app, source) or _hidden(source, backlink.link, role)
+        if unreadable or (column is not None and _hidden(source, column, role)):
+            yield f"'{name}.{column}'" if column is not None else f"'{name}'"
     for name, key in sorted(checked.singles):
         single = app.form(name)
         if single is not None and (role not in readers_of(app, single) or _hidden(single, key, role)):

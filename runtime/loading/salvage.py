@@ -26,7 +26,7 @@ from runtime.loading.source import PathKey
 from runtime.model.fields import Field, LongTextField
 
 # Keys that name a part other parts refer to: a dropped part's names are not "unknown".
-IDENTITY = ("key", "action", "name", "approval", "workflow", "automation", "dashboard")
+IDENTITY = ("key", "action", "name", "approval", "workflow", "automation", "dashboard", "document")
 MAX_REPAIRS = 500
 FIELD = TypeAdapter(Field)
 

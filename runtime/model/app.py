@@ -11,7 +11,9 @@ from pydantic import Field as Spec
 from runtime.model.calendar import Calendar
 from runtime.model.common import Identifier, Label, Strict
 from runtime.model.dashboard import Dashboard
+from runtime.model.document import Document, TemplateName, TemplateText
 from runtime.model.fields import Expression, Field, LinkField, TableField
+from runtime.model.intake import Intake
 from runtime.model.process import Approval, Automation, Workflow
 from runtime.model.record_page import MakeAction, RelatedList
 
@@ -97,6 +99,19 @@ class ListView(Strict):
         return value
 
 
+class Backlink(Strict):
+    """The records of another form that link to this one, named for expressions.
+
+    `{key: payments, form: payment, link: account}` on the account form lets its formulas
+    and conditions aggregate the payments whose `account` is the record:
+    `SUM(payments.amount WHERE status == 'confirmed')`, `COUNT(payments)`.
+    """
+
+    key: Identifier
+    form: Identifier
+    link: Identifier
+
+
 class Form(Strict):
     """A form: one table of records, its fields, layout and list defaults."""
 
@@ -115,11 +130,16 @@ class Form(Strict):
     department_field: Identifier | None = None  # a department field the `team` scope counts too
     permissions: list[Permission] = Spec(default_factory=list)
     actions: list[MakeAction] = Spec(default_factory=list)
+    backlinks: list[Backlink] = Spec(default_factory=list)
 
     @property
     def key(self) -> str:
         """The form's key."""
         return self.form
+
+    def backlink(self, key: str) -> Backlink | None:
+        """The backlink with this key, if any."""
+        return next((b for b in self.backlinks if b.key == key), None)
 
     def sections(self) -> list[Section]:
         """The layout's sections of fields (without its related lists)."""
@@ -155,7 +175,8 @@ class Form(Strict):
 
 
 class App(Strict):
-    """An app: a named, versioned set of forms, workflows, approvals, automations and dashboards."""
+    """An app: a named, versioned set of forms, workflows, approvals, automations, dashboards
+    and documents."""
 
     app: Identifier = Spec(max_length=20)
     label: Label
@@ -171,6 +192,10 @@ class App(Strict):
     approvals: list[Approval] = Spec(default_factory=list)
     automations: list[Automation] = Spec(default_factory=list)
     dashboards: list[Dashboard] = Spec(default_factory=list)
+    intakes: list[Intake] = Spec(default_factory=list)
+    documents: list[Document] = Spec(default_factory=list)
+    # The documents' templates by file name: the `.j2` files of `documents/` in a folder pack.
+    document_templates: dict[TemplateName, TemplateText] = Spec(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -202,9 +227,21 @@ class App(Strict):
         """The approval with this key, if any."""
         return next((a for a in self.approvals if a.approval == key), None)
 
+    def intake(self, key: str) -> Intake | None:
+        """The public intake with this key, if any."""
+        return next((i for i in self.intakes if i.intake == key), None)
+
     def dashboard(self, key: str) -> Dashboard | None:
         """The dashboard with this key, if any."""
         return next((d for d in self.dashboards if d.dashboard == key), None)
+
+    def document(self, key: str) -> Document | None:
+        """The document with this key, if any."""
+        return next((d for d in self.documents if d.document == key), None)
+
+    def documents_of(self, form: str) -> list[Document]:
+        """The documents a form's records render to."""
+        return [d for d in self.documents if d.form == form]
 
     def top_forms(self) -> list[Form]:
         """Forms that have their own endpoints (not child forms)."""

@@ -112,12 +112,15 @@ class CreateSpec(Strict):
     `values` are expressions over the source record. `store_in` names a link field of the
     source that receives the new record (so later effects can use it). With `for_each` (a
     table field of the source), one record is created per child row; `row_values` are
-    expressions over the row.
+    expressions over the row. `match`, a condition on the records of `form` that reads the
+    source as `record.field` (as a link's `filter` does), finds a record to use instead:
+    when one meets it, nothing is created and `store_in` receives that record.
     """
 
     form: Identifier
     values: dict[Identifier, Expression] = Spec(default_factory=dict)
     store_in: Identifier | None = None
+    match: Expression | None = None
     for_each: Identifier | None = None
     row_values: dict[Identifier, Expression] = Spec(default_factory=dict)
     children: dict[Identifier, ChildCopy] = Spec(default_factory=dict)
@@ -134,11 +137,31 @@ class NotifySpec(Strict):
     email: bool = False
 
 
-class WebhookSpec(Strict):
-    """POST the record as JSON to a URL, from a job, retried until it answers 2xx."""
+# The name of an environment variable holding a webhook's URL or signing secret.
+EnvName = Annotated[str, Spec(pattern=r"^[A-Z][A-Z0-9_]{0,99}$")]
+# A field of a record as it is read: a field key or a system column such as `created_at`.
+FieldName = Annotated[str, Spec(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
-    url: str = Spec(pattern=r"^https?://\S+$", max_length=2000)
+
+class WebhookSpec(Strict):
+    """POST the record as JSON to a URL, from a job, retried until it answers 2xx.
+
+    The URL is written here (`url`) or read from an environment variable (`url_env`);
+    the body is signed with the secret in `secret_env` (else `FORMLOOM_WEBHOOK_SECRET`).
+    `fields` limits the record's fields sent (all of them by default).
+    """
+
+    url: str | None = Spec(default=None, pattern=r"^https?://\S+$", max_length=2000)
+    url_env: EnvName | None = None
+    secret_env: EnvName | None = None
     event: Identifier | None = None
+    fields: list[FieldName] | None = Spec(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSpec:
+        if (self.url is None) == (self.url_env is None):
+            raise PydanticCustomError("webhook_url", "a webhook needs exactly one of url and url_env")
+        return self
 
 
 class AssignSpec(Strict):
@@ -148,7 +171,15 @@ class AssignSpec(Strict):
     to: Recipients
 
 
-EFFECT_KINDS = ("set", "create", "notify", "webhook", "start_approval", "transition", "assign")
+class DocumentSpec(Strict):
+    """Render a document of the record (`documents/`) to PDF and keep it in `store_in`, an
+    attachment field of the record: the file sent or signed at this step, as it was then."""
+
+    document: Identifier
+    store_in: Identifier
+
+
+EFFECT_KINDS = ("set", "create", "notify", "webhook", "start_approval", "transition", "assign", "document")
 
 
 class Effect(Strict):
@@ -162,6 +193,7 @@ class Effect(Strict):
     start_approval: Identifier | None = None
     transition: Identifier | None = None
     assign: AssignSpec | None = None
+    document: DocumentSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Effect:

@@ -24,6 +24,7 @@ from runtime.process import jobs
 from runtime.process.effects import run_effects
 from runtime.process.expressions import holds
 from runtime.process.history import note
+from runtime.process.webhooks import switched_on
 from runtime.records.query import sql_scope
 
 if TYPE_CHECKING:
@@ -91,6 +92,9 @@ def _became_true(
 def _run(
     engine: ProcessEngine, conn: Connection, target: Target, automation: Automation, actor: Actor
 ) -> None:
+    effects = [effect for effect in automation.effects if switched_on(effect)]
+    if not effects:
+        return  # only webhooks whose URL is not configured here: nothing to do, nothing to note
     definition = target.app.app
     condition = engine.expr(definition, target.form.key, automation.when)
     row = engine.stored(conn, target)
@@ -98,7 +102,7 @@ def _run(
         return
     acting = engine.engine_actor(actor, "automation")
     note(conn, target, "automation", acting, {"automation": automation.automation})
-    run_effects(engine, conn, target, definition, automation.effects, acting)
+    run_effects(engine, conn, target, definition, effects, acting)
 
 
 # -- schedules ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from runtime.process import jobs
 from runtime.process.expressions import Expr
 from runtime.records.compiled import CompiledForm
 from runtime.records.reader import _plain_encoder
+from runtime.records.rollups import dependents
 from runtime.records.values import ValueProblem
 from runtime.schema.system import audit, process_instances
 
@@ -137,6 +138,9 @@ class BulkTimers:
         workflow = definition.workflow_of(form_key)
         if workflow is not None and any(t.field in fields for t in workflow.timers):
             return False  # moving a date would move timers
+        compiled = self.engine.service.apps[form.app.app]
+        if any(d.columns & fields for d in dependents(compiled, form)):
+            return False  # a rollup of the records these link to reads them
         texts = [f.formula for f in model.stored_fields() if f.formula]
         texts += [r.check for r in model.rules]
         texts += [f.required_when for f in model.stored_fields() if f.required_when]

@@ -1,6 +1,7 @@
 """Effects: what transitions, timers, approval outcomes and automations do.
 
-set fields · create a linked record (child rows and one record per child row included)
+set fields · create a linked record (child rows and one record per child row included), or
+use the one its `match` finds
 · notify users · call a webhook · start an approval · take a transition · assign a user.
 Each runs inside the caller's transaction, so effects commit with their cause, once.
 A webhook leaves as a job (an outbox row) and is sent by a worker after the commit.
@@ -19,8 +20,10 @@ from runtime.model import App
 from runtime.model.process import CreateSpec, Effect
 from runtime.process import jobs
 from runtime.process.expressions import Expr, gather, holds, value_of
+from runtime.process.matching import matching_record
 from runtime.process.notifications import notify
 from runtime.process.recipients import resolve
+from runtime.process.webhooks import switched_on
 
 if TYPE_CHECKING:
     from runtime.process.engine import ProcessEngine, Target
@@ -121,7 +124,15 @@ class Runner:
             self.engine.create(app_key, spec.form, {**base, **extra, **children}, self.actor)
 
     def create_one(self, spec: CreateSpec) -> int:
-        """Create one record of `spec.form` from this one, kept in `store_in` if given; its id."""
+        """Create one record of `spec.form` from this one, kept in `store_in` if given; its id.
+        With `match`, a record meeting it is used instead, and nothing is created."""
+        found = matching_record(
+            self.engine, self.conn, self.target, self.definition, spec, self.row, self.actor.user_id
+        )
+        if found is not None:
+            if spec.store_in is not None and self.row.get(spec.store_in) != found:
+                self.engine.write(self.target, {spec.store_in: found}, self.actor)
+            return found
         base = self.values(spec.values)
         children = {name: self._child_rows(spec, name) for name in spec.children}
         new_id = self.engine.create(self.target.app.app.app, spec.form, {**base, **children}, self.actor)
@@ -151,15 +162,19 @@ class Runner:
         """Queue a POST of the record to a URL (sent by a worker, retried until 2xx)."""
         spec = effect.webhook
         assert spec is not None
+        if not switched_on(effect):
+            return  # the webhook is off where its URL is not configured (docs/processes.md#webhook)
         app, form, record_id = self.target.where
         job_key = key or f"webhook:{uuid.uuid4().hex}"  # a job running the effect passes its stable key
-        payload = {
+        payload: dict[str, Any] = {
             "url": spec.url,
             "event": spec.event or "process",
             "app": app,
             "form": form,
             "id": record_id,
         }
+        extra = {"url_env": spec.url_env, "secret_env": spec.secret_env, "fields": spec.fields}
+        payload.update({name: value for name, value in extra.items() if value is not None})
         now = self.engine.now()
         jobs.add_now(
             self.conn,
@@ -192,6 +207,13 @@ class Runner:
         users = resolve(self.conn, spec.to, self.row, self.evaluate, self.submitter)
         if users:
             self.engine.write(self.target, {spec.field: users[0]}, self.actor)
+
+    def document(self, effect: Effect, key: str | None) -> None:
+        """Render a document of the record to PDF and keep it in an attachment field."""
+        from runtime.documents.effect import store_document
+
+        assert effect.document is not None
+        store_document(self.engine, self.conn, self.target, effect.document, self.actor)
 
     # -- child rows --------------------------------------------------------------------
 

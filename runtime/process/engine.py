@@ -22,12 +22,13 @@ from sqlalchemy import Connection, and_, select, update
 from runtime.identity.actor import Actor
 from runtime.model import App
 from runtime.model.process import Workflow
-from runtime.process import automations, guards, jobs, timers, workflows
+from runtime.process import automations, guards, jobs, sweeps, timers, workflows
 from runtime.process.expressions import Expr, Expressions, gather
 from runtime.process.mail import MailSettings
 from runtime.process.versions import Versions
 from runtime.records.compiled import CompiledApp, CompiledForm
-from runtime.records.errors import Conflict, FieldProblem
+from runtime.records.errors import Conflict, FieldProblem, NotFound
+from runtime.records.files import FileStore
 from runtime.records.hooks import ENGINE_WRITE
 from runtime.records.service import RecordsService
 from runtime.records.writer import Prepared
@@ -65,6 +66,7 @@ class ProcessEngine:
         self.service = service
         self.clock = clock or service.clock
         self.mail = mail
+        self.files: FileStore | None = None  # where `document` effects keep the PDFs they render
         self.versions = Versions({key: app.app for key, app in service.apps.items()})
         self.expressions = Expressions(self.clock)
         service.hooks = self
@@ -246,6 +248,8 @@ class ProcessEngine:
         target = Target(app, form, record_id)
         if not changed:
             return
+        if form.form.single:  # formulas on every record moved: their automatic transitions may hold
+            sweeps.schedule(conn, app, self.now())
         timers.reschedule(self, conn, target, changed, after)
         automations.on_updated(self, conn, target, before, after, changed, actor)
         self.settle(conn, target, before, actor)
@@ -301,6 +305,24 @@ class ProcessEngine:
     def deleted(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """End the record's instances, cancel its open tasks and its pending jobs."""
         workflows.end_all(self, conn, Target(app, form, record_id))
+
+    def recomputed(
+        self, conn: Connection, app: CompiledApp, records: list[tuple[str, int]], actor: Actor
+    ) -> None:
+        """Rollups of these records changed with other records (a payment allocated to a
+        milestone): take the automatic transitions whose guard now holds on each. Only
+        automatic transitions react — a recomputed value is not an edit of the record, so
+        automations (`on: updated`) and timers do not (docs/processes.md#automatic-transitions)."""
+        for form_key, record_id in records:
+            workflow = app.app.workflow_of(form_key)
+            if workflow is None or not any(t.auto for t in workflow.transitions):
+                continue
+            target = Target(app, app.form(form_key), record_id)
+            try:
+                with self.deeper():
+                    workflows.take_automatic(self, conn, target, actor)
+            except NotFound:
+                continue  # deleted by the same change
 
     # -- settling --------------------------------------------------------------------------
 

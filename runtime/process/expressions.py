@@ -1,9 +1,9 @@
 """Expressions of process definitions (guards, conditions, mappings), compiled once and kept.
 
 A guard or mapping is checked against its form's scope when the pack loads; here it is
-compiled to a Python closure on first use. `RecordContext` gathers what a set of
-expressions reads — the stored row, linked values, single-form settings, child rows —
-with one query per link, single form or child table.
+compiled to a Python closure on first use. `gather` collects what a set of
+expressions reads — the stored row, linked values, single-form settings, child rows, the
+records of backlinks — with one query per link, single form, child table or backlink.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from runtime.expressions.parser import parse
 from runtime.expressions.to_python import CURRENT_USER, Evaluator, to_python
 from runtime.expressions.types import scope_for
 from runtime.model import App, Form
+from runtime.records.backlinks import fill_backlinks
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.evaluation import fill_link_children, fill_links, fill_singles
 
@@ -64,7 +65,9 @@ def gather(
     singles: set[tuple[str, str]] = set()
     children: set[str] = set()
     linked_rows: set[tuple[str, str, str]] = set()
+    backlinks: set[tuple[str, str | None]] = set()
     for expr in exprs:
+        backlinks.update(expr.checked.backlinks)
         links.update(expr.checked.links)
         linked_rows.update(expr.checked.link_children)
         singles.update(expr.checked.singles)
@@ -75,6 +78,8 @@ def gather(
         fill_singles(conn, app, [record], singles)
     if linked_rows:
         fill_link_children(conn, app, form, [record], linked_rows)
+    if backlinks:
+        fill_backlinks(conn, app, form, [record], backlinks)
     for key in children:
         child = form.children[key]
         stmt = (

@@ -11,9 +11,6 @@ header, Message-ID) so receivers can drop a repeat.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import os
 import socket
 import time
@@ -26,7 +23,7 @@ import httpx
 
 from runtime.db import write
 from runtime.identity.actor import SYSTEM
-from runtime.process import automations, deadlines, jobs, mail, timers
+from runtime.process import automations, deadlines, jobs, mail, sweeps, timers, webhooks
 from runtime.process.bulk import BulkTimers
 from runtime.process.engine import ProcessEngine
 from runtime.records.errors import NotFound
@@ -183,33 +180,17 @@ class Worker:
     def _deadline(self, conn: Any, job: jobs.Job) -> None:
         deadlines.fire(self.engine, conn, job)
 
+    def _sweep(self, conn: Any, job: jobs.Job) -> None:
+        sweeps.fire(self.engine, conn, job)
+
     def _webhook(self, conn: Any, job: jobs.Job) -> None:
-        payload = job.payload
         try:
             record = self.engine.service.get(str(job.app), str(job.form), int(job.record_id or 0), SYSTEM)
         except NotFound:
             record = None
-        body = json.dumps(
-            {
-                "event": payload.get("event"),
-                "app": job.app,
-                "form": job.form,
-                "id": job.record_id,
-                "record": record,
-            },
-            default=str,
-        ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": job.key,
-            "X-Formloom-Event": str(payload.get("event")),
-        }
-        secret = os.environ.get("FORMLOOM_WEBHOOK_SECRET")
-        if secret:
-            headers["X-Formloom-Signature"] = (
-                "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            )
-        answer = self.http(payload["url"], content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        where = {"app": job.app, "form": job.form, "id": job.record_id}
+        sent = webhooks.delivery(job.payload, job.key, where, record, self.engine.now())
+        answer = self.http(sent.url, content=sent.body, headers=sent.headers, timeout=WEBHOOK_TIMEOUT)
         if not 200 <= answer.status_code < 300:
             raise RuntimeError(f"webhook answered {answer.status_code}")
 

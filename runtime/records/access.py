@@ -103,9 +103,10 @@ def access_for(form: CompiledForm, actor: Actor) -> Access:
 def expression_scope(form: CompiledForm, actor: Actor) -> Scope:
     """The names a caller's conditions (`where=`, sorts, searches) may use.
 
-    No field hidden from the caller — on the form, in its child rows, on linked forms and
-    on single (settings) forms — and no form the caller cannot read. The rows a link
-    reaches are limited in SQL by `link_guard`.
+    No field hidden from the caller — on the form, in its child rows, on linked forms, on
+    the forms of its backlinks and on single (settings) forms — and no form the caller
+    cannot read (nor a backlink whose link is hidden from them). The rows a link or a
+    backlink reaches are limited in SQL by `link_guard`.
     """
     app = form.app
 
@@ -127,6 +128,14 @@ def expression_scope(form: CompiledForm, actor: Actor) -> Scope:
             k: _lazy_visible(single, visible)
             for k in scope.singles
             if (single := app.form(k)) is not None and _may_read(single, actor)
+        }
+        scope.backlinks = {  # the records linking here, where the reader may read their link
+            b.key: _lazy_visible(source, visible)
+            for b in target.backlinks
+            if b.key in scope.backlinks
+            and (source := app.form(b.form)) is not None
+            and _may_read(source, actor)
+            and b.link not in _hidden_keys(source, actor)
         }
         return scope
 
@@ -158,7 +167,7 @@ def _lazy_visible(target: Form, visible: Callable[[Form], Scope]) -> Callable[[]
 
 
 def link_guard(app: CompiledApp, actor: Actor, dialect: str, now: dt.datetime) -> Guard | None:
-    """The reader's row scope on any linked form, for expressions the reader wrote.
+    """The reader's row scope on any linked form (or a backlink's), for expressions the reader wrote.
 
     Given a form table and the alias an expression reads it through, the guard is the
     reader's read condition on that alias (None: every row); a form the reader cannot

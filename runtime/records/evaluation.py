@@ -2,9 +2,11 @@
 
 A record for evaluation holds every stored value (on update, merged with the
 input), `"link.field"` values of the linked records the expressions read, the
-child rows of each table field as dicts, and `"link.table"` rows of a linked record
-that a LOOKUP reads. Reads are batched: one query per link field and per child
-table, for all records of the request together. Per record: expression defaults,
+child rows of each table field as dicts, `"link.table"` rows of a linked record
+that a LOOKUP reads, and the records of each backlink the expressions aggregate. Reads
+are batched: one query per link field, per child table and per backlink
+(runtime/records/backlinks.py), for all records of the request together. Per record:
+expression defaults,
 then fetches (runtime/records/fetching.py), then formulas and checks; last, the links
 whose filter the write must meet (runtime/records/link_filters.py).
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from runtime.records.backlinks import fill_backlinks
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import FieldProblem
 from runtime.records.fetching import apply_fetches
@@ -55,6 +58,7 @@ def evaluate(
     _fill_links(conn, app, form, records)
     _fill_singles(conn, app, form, records)
     fill_link_children(conn, app, form, records, form.logic.link_children)
+    fill_backlinks(conn, app, form, records, form.logic.backlinks)
     logic = form.logic
     for (prefix, _), record in zip(items, records, strict=True):
         problems.extend(logic.fill_defaults(record, prefix, creating))

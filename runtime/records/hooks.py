@@ -83,3 +83,9 @@ class RecordHooks(Protocol):
 
     def deleted(self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int) -> None:
         """End the record's instances and cancel its timers."""
+
+    def recomputed(
+        self, conn: Connection, app: CompiledApp, records: list[tuple[str, int]], actor: Actor
+    ) -> None:
+        """Records of `app` (form key, id) whose stored rollups a change of other records just
+        recomputed: take the automatic transitions whose guard now holds on them."""

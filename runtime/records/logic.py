@@ -74,6 +74,7 @@ class FormLogic:
     children: set[str] = field(default_factory=set)
     singles: set[tuple[str, str]] = field(default_factory=set)
     link_children: set[tuple[str, str, str]] = field(default_factory=set)  # LOOKUP over a link's rows
+    backlinks: set[tuple[str, str | None]] = field(default_factory=set)  # records linking here
     required: set[str] = field(default_factory=set)
 
     @property
@@ -183,6 +184,7 @@ def _note_reads(logic: FormLogic, checked: Checked) -> None:
     logic.singles.update(checked.singles)
     logic.children.update(table for table, _ in checked.children)
     logic.link_children.update(checked.link_children)
+    logic.backlinks.update(checked.backlinks)
 
 
 def _field_names(text: str, scope: Any, form: Form) -> set[str]:

@@ -162,6 +162,11 @@ def _apply_param(
         query.filters.append(_filter(form, key, op or "eq", raw))
 
 
+def where_condition(form: CompiledForm, raw: str) -> Checked:
+    """A true/false expression on `form`, checked with the definition's full scope."""
+    return _where(form, raw, None)
+
+
 def _where(form: CompiledForm, raw: str, where_scope: Callable[[], Scope] | None) -> Checked:
     try:
         scope = where_scope() if where_scope is not None else scope_for(form.app, form.form)
@@ -312,6 +317,8 @@ def sql_scope(form: CompiledForm, dialect: str, now: dt.datetime | None = None) 
     singles = {f.form: tables[f"{form.app.app}__{f.form}"] for f in form.app.forms if f.single}
     scope = SqlScope(form.table, dialect, links, children, singles, now=now or utcnow(), zone=form.app.zone())
     scope.app = form.app.app
+    for backlink in form.form.backlinks if form.parent is None else []:  # records linking here
+        scope.backlinks[backlink.key] = (tables[f"{form.app.app}__{backlink.form}"], backlink.link)
     metadata = form.table.metadata
     scope.workdays_ready = lambda: calendar.rows_ready(metadata)
     for key, item in form.fields.items():  # the rows of linked records, for LOOKUP

@@ -5,7 +5,9 @@ weights), every formula that reads it — directly or through another formula �
 recomputed for all rows with one `UPDATE … SET field = <compiled SQL>` per
 formula, in dependency order. The SQL follows the same rules as the Python
 compiler, with the same rounding to the field's scale. If a new value breaks a
-field's min or max, the whole change is refused and nothing is kept.
+field's min or max, the whole change is refused and nothing is kept. Rollups over the
+records recomputed (formulas of other forms aggregating them through a backlink) follow,
+in SQL too (runtime/records/rollups.py keeps them right on ordinary writes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.errors import FieldProblem, InvalidRecord
 from runtime.records.logic import Computed
 from runtime.records.query import sql_scope
+from runtime.records.rollups import dependents
 
 SCALES = {"money": 2, "percent": 6}
 
@@ -31,12 +34,32 @@ def recompute_for_single(conn: Connection, app: CompiledApp, single: str, now: d
     Child rows come first, so that a parent total over them (`SUM(lines.total)`) follows.
     """
     touched = 0
+    changed: dict[str, set[str]] = {}
     for form in app.forms.values():
         changed_children: dict[str, set[str]] = {}
         for key, child in form.children.items():
             changed_children[key] = _affected(child, single, {})
             touched += _recompute(conn, child, changed_children[key], now)
-        touched += _recompute(conn, form, _affected(form, single, changed_children), now)
+        changed[form.key] = _affected(form, single, changed_children)
+        touched += _recompute(conn, form, changed[form.key], now)
+    return touched + rollups_follow(conn, app, changed, now)
+
+
+def rollups_follow(conn: Connection, app: CompiledApp, changed: dict[str, set[str]], now: dt.datetime) -> int:
+    """Rollups over records whose formula columns were recomputed (`changed`: form -> fields)
+    are recomputed in turn, for every record, and the rollups over those (loading refuses
+    circles, so this ends); answers rows touched."""
+    touched = 0
+    pending = {key: set(fields) for key, fields in changed.items() if fields}
+    while pending:
+        source = min(pending)
+        columns = pending.pop(source)
+        for dependent in dependents(app, app.form(source)):
+            if dependent.columns & columns:
+                parent = app.form(dependent.parent)
+                keys = _closure(parent, set(dependent.formulas), {})
+                touched += _recompute(conn, parent, keys, now)
+                pending.setdefault(parent.key, set()).update(keys)
     return touched
 
 
@@ -50,17 +73,23 @@ def _recompute(conn: Connection, form: CompiledForm, affected: set[str], now: dt
 
 
 def recompute_fields(
-    conn: Connection, form: CompiledForm, changed: dict[str, set[str]], now: dt.datetime
+    conn: Connection,
+    form: CompiledForm,
+    changed: dict[str, set[str]],
+    now: dt.datetime,
+    app: CompiledApp | None = None,
 ) -> int:
     """Recompute changed formula fields of a top form and its child tables (keyed by table name),
-    and every formula that reads them, children first; answers rows touched."""
+    and every formula that reads them, children first — with `app`, also the rollups over the
+    form's records that read them; answers rows touched."""
     touched = 0
     changed_children: dict[str, set[str]] = {}
     for key, child in form.children.items():
         changed_children[key] = _closure(child, changed.get(child.table.name, set()), {})
         touched += _recompute(conn, child, changed_children[key], now)
     own = _closure(form, changed.get(form.table.name, set()), changed_children)
-    return touched + _recompute(conn, form, own, now)
+    touched += _recompute(conn, form, own, now)
+    return touched + (rollups_follow(conn, app, {form.key: own}, now) if app is not None else 0)
 
 
 def _closure(form: CompiledForm, keys: set[str], changed_children: dict[str, set[str]]) -> set[str]:

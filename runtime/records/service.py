@@ -3,7 +3,8 @@
 Every read and write of form data goes through here, on behalf of an actor, so
 permissions (operations, row scope, hidden and read-only fields), validation,
 defaults, formulas, auto numbers, reference and uniqueness checks, duplicate
-detection and the audit trail always apply. Reads nest child rows and return link
+detection, the rollups of the records linking elsewhere (runtime/records/rollups.py) and
+the audit trail always apply. Reads nest child rows and return link
 fields as `{id, display}` with a join, never a query per row.
 """
 
@@ -17,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import SYSTEM, Actor
-from runtime.records import audit
+from runtime.records import audit, rollups
 from runtime.records.access import Access, access_for, reading_for
 from runtime.records.compiled import CompiledApp, CompiledForm
 from runtime.records.dedup import candidates, group_keys
@@ -358,12 +359,16 @@ class RecordsService:
                 self.store.one_record_if_single(conn, form, len(prepared))
                 ids = [self.store.insert(conn, app, form, item, actor.user_id) for _, item in prepared]
                 self.store.after_write(conn, app, form)
+                recomputed = rollups.refresh(
+                    conn, app, form, rollups.inserted([i.values for _, i in prepared], ids)
+                )
                 created = self.store.read_many(conn, app, form, ids)
                 for record in created:
                     changes = audit.diff(None, record, set(form.children))
                     audit.record(conn, app.app.app, form.key, record["id"], "create", actor, changes)
                 if self.hooks is not None:
                     self.hooks.created(conn, app, form, ids, actor)
+                    self.hooks.recomputed(conn, app, recomputed, actor)
                     created = self.store.read_many(conn, app, form, ids)
                 return Visibility(self, app, actor).shape(conn, form, created)
         finally:
@@ -466,6 +471,7 @@ class RecordsService:
         for key, rows in item.children.items():
             self.store.replace_children(conn, form.children[key], record_id, rows)
         self.store.after_write(conn, app, form)
+        recomputed = rollups.refresh(conn, app, form, [(stored, {**stored, **values})])
         after = self.store.read_one(conn, app, form, record_id)
         changes = audit.diff(before, after, set(form.children))
         again = None
@@ -476,6 +482,7 @@ class RecordsService:
             return after
         self.hooks.updated(conn, app, form, record_id, stored, {**stored, **values}, set(changes), actor)
         self.hooks.reapprove(conn, app, form, record_id, again, actor)
+        self.hooks.recomputed(conn, app, recomputed, actor)
         return None
 
     def delete(
@@ -498,9 +505,12 @@ class RecordsService:
             if blocking:
                 raise Conflict(blocking)
             before = self.store.read_one(conn, app, form, record_id)
+            pending = rollups.before_delete(conn, app, form, record_id)
             conn.execute(delete(form.table).where(form.table.c.id == record_id))
+            recomputed = pending.apply(conn, app)
             if self.hooks is not None:
                 self.hooks.deleted(conn, app, form, record_id)
+                self.hooks.recomputed(conn, app, recomputed, actor)
             audit.record(
                 conn,
                 app.app.app,
@@ -521,8 +531,12 @@ class RecordsService:
             for involved in (record_id, *request.merged):
                 self._in_scope(conn, form, involved, access, "update")
             before = self.store.read_one(conn, app, form, record_id)
+            pending, rows = rollups.before_merge(conn, app, form, record_id, request.merged)
             apply_merge(conn, app, form, request)
             self.store.recompute(conn, app, form, record_id)
+            recomputed = rollups.after_merge(conn, app, form, pending, rows)
+            if self.hooks is not None:
+                self.hooks.recomputed(conn, app, recomputed, actor)
             after = self.store.read_one(conn, app, form, record_id)
             changes = {**audit.diff(before, after, set(form.children)), "merged": request.merged}
             audit.record(conn, app.app.app, form.key, record_id, "merge", actor, changes)

@@ -311,6 +311,11 @@ def widget_reads(app: CompiledApp, widget: Widget) -> dict[str, set[str]]:
                 target = getattr(model.field(link), "to", None)
                 if target:
                     reads.setdefault(target, set()).add(field)
+            for key, column in checked.backlinks:  # the records linking here: their form too
+                backlink = model.backlink(key)
+                if backlink is not None:
+                    columns = [backlink.link] if column is None else [backlink.link, column]
+                    reads.setdefault(backlink.form, set()).update(columns)
 
     if widget.chart == "funnel":
         for stage in widget.stages:

@@ -26,7 +26,9 @@ from runtime.model.calendar import CALENDAR_FIRST, CALENDAR_LAST, WEEKDAYS, Cale
 from runtime.schema.system import calendars, workdays
 
 _RUNTIMES: weakref.WeakKeyDictionary[MetaData, tuple[Engine, App]] = weakref.WeakKeyDictionary()
-_READY: set[tuple[int, str, str]] = set()  # (engine, app, calendar digest) whose rows are made
+# per engine (kept weakly: an id() may be reused by a later engine), the (app, calendar
+# digest) pairs whose rows are made
+_READY: weakref.WeakKeyDictionary[Engine, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -41,12 +43,12 @@ def rows_ready(metadata: MetaData) -> None:
     if found is None:
         return  # tables compiled outside a runtime (the designer, a plan): nothing to prepare
     engine, app = found
-    key = (id(engine), app.app, calendar_digest(app.calendar))
-    if key in _READY:
+    key = (app.app, calendar_digest(app.calendar))
+    if key in _READY.get(engine, ()):
         return
     with _LOCK, write(engine) as conn:
         ensure_calendar(conn, app.app, app.calendar)
-    _READY.add(key)
+    _READY.setdefault(engine, set()).add(key)
 
 
 def ensure_calendar(conn: Connection, app: str, calendar: Calendar) -> None:

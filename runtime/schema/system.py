@@ -289,3 +289,16 @@ calendars = Table(
     Column("app", String(40), primary_key=True),
     Column("digest", String(64), nullable=False),  # of the calendar `workdays` holds for the app
 )
+
+# -- a staging database's movable clock ----------------------------------------------------
+
+clock = Table(
+    "formloom_clock",
+    system_metadata,
+    # one row, present only in a database published with `--allow-clock`: then, and only
+    # then, `formloom worker --at TIME` may run due work as of a later time (docs/processes.md)
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("allowed_at", UTCDateTime(), nullable=False),
+    Column("allowed_by", String(150), nullable=True),
+    Column("moved_to", UTCDateTime(), nullable=True),  # the latest time the worker was moved to
+)

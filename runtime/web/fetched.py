@@ -84,3 +84,35 @@ def link_titles(web: Web, app: CompiledApp, form: CompiledForm, found: Preview, 
         title = app.forms[target].title_field
         titles.update({(target, int(r["id"])): record_title(r, title) for r in page["items"]})
     return titles
+
+
+def fill_fetched(
+    state: dict[str, Any], form: CompiledForm, found: Preview, ctx: Context, titles: Titles | None
+) -> None:
+    """Write what the preview fetched into a drawn form's state, as the page does with a live
+    answer: the input, a link's title and the `._fetched` marker. A new record opened with
+    its links given (`…/quote/new?opportunity=12`) shows the account it carries at once."""
+    _fill_row(state, form, found.record, ctx, titles)
+    for key, previews in found.children.items():
+        rows = state.get(key)
+        if not isinstance(rows, list):
+            continue
+        for row, preview in zip(rows, previews, strict=False):
+            if isinstance(row, dict):
+                _fill_row(row, form.children[key], preview, ctx, titles)
+
+
+def _fill_row(
+    state: dict[str, Any], form: CompiledForm, row: RowPreview, ctx: Context, titles: Titles | None
+) -> None:
+    for key, item in fetched_payload(form, row, ctx, "", titles).items():
+        kind = item["kind"]
+        if kind == "boolean":
+            state[key] = item["value"] == "true"
+        elif kind == "multi_select":
+            state[key] = item["value"].split(",") if item["value"] else []
+        else:
+            state[key] = item["value"]
+        if kind in ("link", "user"):
+            state[f"{key}._display"] = item["display"]
+        state[f"{key}._fetched"] = item["value"]

@@ -24,7 +24,7 @@ from runtime.records.errors import Conflict, InvalidRecord, RecordError
 from runtime.records.preview import Preview, RowPreview
 from runtime.schema.system import departments, users
 from runtime.web.context import Web
-from runtime.web.fetched import Titles, fetched_payload, link_titles
+from runtime.web.fetched import Titles, fetched_payload, fill_fetched, link_titles
 from runtime.web.form_data import cleared, record_from_form, uploads
 from runtime.web.form_view import (
     Context,
@@ -236,6 +236,7 @@ def _draw(
     entered = _preview_input(form, state, ctx, web)
     record_id = None if stored is None else stored["id"]
     preview = web.service.preview(app.app.app, form.key, entered, actor, record_id)
+    fill_fetched(state, form, preview, ctx, link_titles(web, app, form, preview, actor))
     view = build_view(form, state, preview, ctx, errors)
     return web.pages.render(
         request,

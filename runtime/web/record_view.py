@@ -18,7 +18,9 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from runtime.documents.service import documents_for
 from runtime.identity.actor import Actor
+from runtime.model.common import Labels
 from runtime.model.record_page import RelatedList
 from runtime.process.make import when_message
 from runtime.records.compiled import CompiledApp, CompiledForm
@@ -183,12 +185,24 @@ def _page(
         tried=tried[0] if tried else None,
         approvals=approvals,
         routes=_routes(web, app, record_id, form, approvals, actor, ctx.language),
+        documents=_documents(web, app, form, record_id, actor, ctx.language),
         failure=failure,
         timeline=timeline(app.app, form, history, ctx, record, _names(web, user_ids(history))),
         can_edit=access.can("update"),
         saved=request.query_params.get("saved") == "1",
         done=done if done in ("withdraw", "nudge", "make") else None,
     )
+
+
+def _documents(
+    web: Web, app: CompiledApp, form: CompiledForm, record_id: int, actor: Actor, language: str
+) -> list[Record]:
+    """The documents the user may render from this record, titled in their language; their
+    links go to the API's document routes, which take the web session too."""
+    if not app.app.documents_of(form.key):
+        return []
+    found = documents_for(web.service).available(app.app.app, form.key, record_id, actor)
+    return [{**item, "title": Labels(**item["label"]).text(language)} for item in found]
 
 
 def _actions(

@@ -79,7 +79,17 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
     milestone = milestones[0]
     assert milestone["status"] == "open" and milestone["owner"]["id"] == contract["owner"]["id"]
     assert (milestone["paid_amount"], milestone["balance"]) == ("0.00", "118378.80")
-    paid = service.update("sales", "payment_milestone", milestone["id"], {"paid_amount": "100000"})
+    assert milestone["account"]["id"] == contract["account"]["id"]
+    # The paid amount is a rollup of posted allocations of payments (tests/definitions/test_sales_money.py).
+    payment = service.create(
+        "sales", "payment", {"account": contract["account"]["id"], "amount": "118378.80"}
+    )
+    service.create(
+        "sales",
+        "payment_allocation",
+        {"payment": payment["id"], "payment_milestone": milestone["id"], "amount": "100000"},
+    )
+    paid = service.get("sales", "payment_milestone", milestone["id"])
     assert paid["balance"] == "18378.80"
     assert paid["status"] == "partly_paid"  # an automatic transition follows the paid amount
 
@@ -95,8 +105,11 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
     finance = client_for(demo, "zheng.finance", "finance")
     refused = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "paid"})
     assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "read_only"
-    changed = finance.patch(
-        f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "118378.80"}
+    typed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "1"})
+    assert typed.status_code == 422, "the paid amount is not typed"
+    changed = finance.post(
+        "/api/v1/sales/payment_allocation",
+        json={"payment": payment["id"], "payment_milestone": milestone["id"], "amount": "18378.80"},
     )
-    assert changed.status_code == 200, changed.text
-    assert changed.json()["status"] == "paid"
+    assert changed.status_code == 201, changed.text
+    assert finance.get(f"/api/v1/sales/payment_milestone/{milestone['id']}").json()["status"] == "paid"

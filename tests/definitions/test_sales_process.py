@@ -267,9 +267,16 @@ def test_a_signed_contract_becomes_an_order_with_its_payment_plan_and_reminders(
 
     # The prepayment is paid in time: it becomes paid and nothing more reminds about it.
     finance = as_user(sales, "zheng.finance")
-    paid = finance.patch(
-        f"/api/v1/sales/payment_milestone/{milestones[0]['id']}", json={"paid_amount": "360000"}
+    payment = finance.post(
+        "/api/v1/sales/payment", json={"account": order["account"]["id"], "amount": "360000"}
     )
+    assert payment.status_code == 201, payment.text
+    allocated = finance.post(
+        "/api/v1/sales/payment_allocation",
+        json={"payment": payment.json()["id"], "payment_milestone": milestones[0]["id"], "amount": "360000"},
+    )
+    assert allocated.status_code == 201, allocated.text
+    paid = finance.get(f"/api/v1/sales/payment_milestone/{milestones[0]['id']}")
     assert paid.json()["status"] == "paid"
     # The delivery milestone (due 20 Dec): reminded 3 days before, overdue the day after, escalated at 7 days.
     delivery = milestones[1]["id"]

@@ -33,8 +33,7 @@ WEBINAR_LEAD = {
 
 @pytest.fixture
 def sales(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    runtime = start([SALES], db_url, tmp_path / "files")
-    runtime.service.create("sales", "scoring_settings", {})
+    runtime = start([SALES], db_url, tmp_path / "files")  # the settings record comes with the app
     yield runtime.service
     runtime.engine.dispose()
 
@@ -111,3 +110,15 @@ def test_entry_rules_of_the_lead_form(sales) -> None:  # type: ignore[no-untyped
         )
     found = {(p.field, p.code) for p in caught.value.problems}
     assert found == {("phone", "rule"), ("email", "rule"), ("disqualify_reason", "required")}
+
+
+def test_lowering_the_mql_threshold_makes_open_leads_that_reach_it_mqls(sales) -> None:  # type: ignore[no-untyped-def]
+    from runtime.process.engine import engine_for
+    from runtime.process.worker import Worker
+
+    lead = sales.create("sales", "lead", {**WEBINAR_LEAD, "asked_for_price": False, "asked_for_demo": False})
+    assert lead["status"] == "new" and lead["score"] < 60
+    settings = sales.list_page("sales", "scoring_settings", [])["items"][0]
+    sales.update("sales", "scoring_settings", settings["id"], {"mql_threshold": lead["score"]})
+    Worker(engine_for(sales), "test").run_until_idle()
+    assert sales.get("sales", "lead", lead["id"])["status"] == "mql"

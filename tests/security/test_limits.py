@@ -37,6 +37,8 @@ FORMS = {
         title_field: name
         permissions:
           - {roles: [rep], can: [create, read], scope: own}
+        backlinks:
+          - {key: things, form: thing, link: o}
         fields:
           - {key: name, type: text, label: {en: Name}}
           - {key: n, type: integer, label: {en: N}}
@@ -224,6 +226,46 @@ def test_the_deepest_accepted_expression_of_each_kind_runs_and_one_level_more_is
         problem = refused.json()["errors"][0]
         assert problem["field"] == "query.where", problem
         assert any(why in problem["message"] for why in ("nests", "too large", "parts")), problem
+
+
+# Nestings inside the WHERE of an aggregate: over child rows (`lines` of a thing) and over
+# the records linking to a record (`things` of an other, read through the rep's row scope).
+WHERE_SLOTS = [
+    ("minus", "-@"),
+    ("if else", "IF(amount > 0, amount, @)"),
+    ("coalesce", "COALESCE(@, amount)"),
+    ("round", "ROUND(@, 2)"),
+    ("plus", "@ + 1"),
+    ("divide", "2 / @"),
+    ("min", "MIN(@, 1)"),
+]
+WHERE_ROWS = [("thing", "lines", "amount"), ("other", "things", "d")]
+
+
+def in_where(template: str, rows: str, column: str, levels: int) -> str:
+    text = column
+    for _ in range(levels):
+        text = template.replace("@", text).replace("amount", column)
+    return f"COUNT({rows} WHERE {text} > 1) >= 0"
+
+
+def test_the_deepest_condition_of_an_aggregate_runs_and_one_level_more_is_refused(
+    served: tuple[TestClient, TestClient],
+) -> None:
+    rep, _ = served
+    for form, rows, column in WHERE_ROWS:
+        for name, template in WHERE_SLOTS:
+            levels = 0
+            while accepted(in_where(template, rows, column, levels + 1)):
+                levels += 1
+            assert levels >= 2, (rows, name, levels)
+            deepest_text = in_where(template, rows, column, levels)
+            answer = rep.get(f"/api/v1/t/{form}", params={"where": deepest_text, "count": "true"})
+            assert answer.status_code == 200, (rows, name, levels, answer.text[:300])
+            assert answer.json()["total"] == 1, (rows, name, deepest_text)
+            too_deep = in_where(template, rows, column, levels + 1)
+            refused = rep.get(f"/api/v1/t/{form}", params={"where": too_deep})
+            assert refused.status_code == 422, (rows, name, refused.text[:300])
 
 
 def mixed(rng: random.Random, kind: str, depth: int) -> str:

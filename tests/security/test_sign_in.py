@@ -228,9 +228,11 @@ def _served(
         captured.update(app=app, **kwargs)
 
     monkeypatch.setattr(uvicorn, "run", run)
-    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    monkeypatch.delenv("FORMLOOM_FORWARDED_ALLOW_IPS", raising=False)
-    monkeypatch.delenv("FORMLOOM_HTTPS_ONLY", raising=False)
+    # `serve` writes some of these into os.environ: set each first, so that the test's end
+    # takes away whatever the command left (delenv alone records nothing for an unset name)
+    for name in ("FORWARDED_ALLOW_IPS", "FORMLOOM_FORWARDED_ALLOW_IPS", "FORMLOOM_HTTPS_ONLY"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     pack = _pack(tmp_path / "pack")
     args = [
         "serve",

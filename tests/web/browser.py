@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.web.conftest import SHOTS, LiveServer
 
@@ -56,3 +57,39 @@ def signed_in(
     finally:
         ctx.close()
     assert session.problems == [], session.problems
+
+
+@contextmanager
+def previewed(page: Any, sent: dict[str, str]) -> Iterator[None]:
+    """Wait, after the block, until the live preview posting `sent` has answered and the page
+    has applied its answer (the form's `data-live-answered` caught up with `data-live-sent`)."""
+
+    def posts(request: Any) -> bool:
+        if not request.url.endswith("/_live"):
+            return False
+        fields = parse_qs(request.post_data or "")
+        return all(fields.get(name) == [value] for name, value in sent.items())
+
+    with page.expect_request(posts):
+        yield
+    page.wait_for_function(
+        "() => { const form = document.getElementById('record-form');"
+        " return form.dataset.liveSent !== undefined"
+        " && form.dataset.liveAnswered === form.dataset.liveSent; }"
+    )
+
+
+def value_becomes(page: Any, name: str, expected: str) -> None:
+    """Wait until the input named `name` holds `expected`."""
+    page.wait_for_function(
+        '([name, expected]) => document.querySelector(`[name="${name}"]`).value === expected',
+        arg=[name, expected],
+    )
+
+
+def pick(page: Any, name: str, typed: str, choice: str) -> None:
+    """Type into the picker of input `name` and pick the record shown as `choice`."""
+    page.fill(f'[id="in-{name}"]', typed)
+    button = page.locator(f'[id="picks-{name}"] [data-pick-display="{choice}"]')
+    button.wait_for()
+    button.click()

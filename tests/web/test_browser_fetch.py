@@ -13,7 +13,7 @@ import pytest
 
 from tests.runtime.records.link_pack import Sales, served
 from tests.support import WEB_PASSWORD
-from tests.web.browser import signed_in
+from tests.web.browser import pick, previewed, signed_in, value_becomes
 from tests.web.conftest import LiveServer, serving
 
 
@@ -22,20 +22,6 @@ def sales_server(db_url: str, tmp_path: Path) -> Iterator[tuple[Sales, LiveServe
     for sales in served(db_url, tmp_path):
         with serving(sales.runtime) as server:
             yield sales, server
-
-
-def pick(page: Any, name: str, typed: str, choice: str) -> None:
-    page.fill(f'[id="in-{name}"]', typed)
-    button = page.locator(f'[id="picks-{name}"] [data-pick-display="{choice}"]')
-    button.wait_for()
-    button.click()
-
-
-def value_becomes(page: Any, name: str, expected: str) -> None:
-    page.wait_for_function(
-        "([name, expected]) => document.querySelector(`[name=\"${name}\"]`).value === expected",
-        arg=[name, expected],
-    )
 
 
 def test_a_rep_picks_an_opportunity_and_the_quote_fills_itself(
@@ -59,8 +45,9 @@ def test_a_rep_picks_an_opportunity_and_the_quote_fills_itself(
         page.fill('[id="in-lines[0].quantity"]', "150")
         value_becomes(page, "lines[0].unit_price", "80.00")
         page.fill('[id="in-lines[0].unit_price"]', "75")  # the rep's own price
-        page.fill('[id="in-lines[0].quantity"]', "5")
-        page.wait_for_timeout(800)  # the preview answered: the typed price stays
+        with previewed(page, {"lines[0].quantity": "5"}):
+            page.fill('[id="in-lines[0].quantity"]', "5")
+        # the preview of quantity 5 answered and was applied: the typed price stays
         assert page.input_value('[id="in-lines[0].unit_price"]') == "75"
         rep.shot("quote-filled-by-fetch")
         page.click("button[type=submit].primary")
@@ -70,3 +57,29 @@ def test_a_rep_picks_an_opportunity_and_the_quote_fills_itself(
     assert quote["payment_terms"] == "net60"
     line = sales.admin.get(f"/api/v1/t/quote/{quote['id']}").json()["lines"][0]
     assert (line["quantity"], line["unit_price"]) == ("5.00", "75.00")
+
+
+def test_a_late_preview_answer_does_not_overwrite_what_the_user_typed_meanwhile(
+    chromium: Any, sales_server: tuple[Sales, LiveServer]
+) -> None:
+    sales, server = sales_server
+    with signed_in(chromium, server, "rep", WEB_PASSWORD) as rep:
+        page = rep.page
+        rep.go("/app/t/quote/new")
+        page.click("[data-add-row]")
+        pick(page, "lines[0].product", "Wid", "Widget")
+        value_becomes(page, "lines[0].unit_price", "100.00")
+        held: list[Any] = []
+        page.route("**/_live", lambda route: held.append(route) if not held else route.continue_())
+        with page.expect_request(lambda request: request.url.endswith("/_live")):
+            page.fill('[id="in-lines[0].quantity"]', "150")  # its answer (80.00) is held back
+        page.fill('[id="in-lines[0].unit_price"]', "75")  # the rep types a price meanwhile
+        with previewed(page, {"lines[0].unit_price": "75"}):
+            held[0].continue_()  # the late answer arrives; the typed price's preview follows it
+        assert page.input_value('[id="in-lines[0].unit_price"]') == "75", "the late answer did not win"
+        page.unroute("**/_live")
+        page.click("button[type=submit].primary")
+        page.wait_for_url(lambda url: "saved=1" in url)
+    quote = sales.admin.get("/api/v1/t/quote", params={"sort": "-id", "limit": "1"}).json()["items"][0]
+    line = sales.admin.get(f"/api/v1/t/quote/{quote['id']}").json()["lines"][0]
+    assert (line["quantity"], line["unit_price"]) == ("150.00", "75.00")

@@ -118,7 +118,7 @@ def manager_hands_off_with_the_keyboard(session: Session, lead_id: int) -> None:
     assert page.locator(".timeline").inner_text().count("状态变更") >= 1
 
 
-def rep_builds_and_submits_a_quote(session: Session) -> int:
+def rep_builds_and_submits_a_quote(session: Session, discount: str = "35") -> int:
     """Scenario 3, first half: a quote with two lines, one at a 35% discount, submitted."""
     page = session.page
     session.go("/app/sales/quote/new")
@@ -128,12 +128,12 @@ def rep_builds_and_submits_a_quote(session: Session) -> int:
     pick(page, "lines[0].product", "许可", "销售云平台用户许可")
     page.fill('[id="in-lines[0].quantity"]', "100")
     page.fill('[id="in-lines[0].unit_price"]', "1200")
-    page.fill('[id="in-lines[0].discount_pct"]', "35")
+    page.fill('[id="in-lines[0].discount_pct"]', discount)
     page.click("[data-add-row]")
     pick(page, "lines[1].product", "实施", "实施服务")
     page.fill('[id="in-lines[1].quantity"]', "10")
     page.fill('[id="in-lines[1].unit_price"]', "3000")
-    expect(page.locator('output[data-live="max_discount_pct"]')).to_have_text("35%")
+    expect(page.locator('output[data-live="max_discount_pct"]')).to_have_text(f"{discount}%")
     expect(page.locator('output[data-live="lines[1].line_total"]')).to_have_text("¥30,000.00")  # 10 × 3,000
     shown_total = live_text(page, "grand_total")
     session.shot("quote-form")
@@ -142,7 +142,7 @@ def rep_builds_and_submits_a_quote(session: Session) -> int:
     quote_id = int(re.findall(r"/quote/(\d+)", page.url)[0])
     [quote] = records(session.server, "quote", f"id == {quote_id}")
     assert len(quote["lines"]) == 2
-    assert str(quote["max_discount_pct"]).startswith("0.35")
+    assert str(quote["max_discount_pct"]).startswith(f"0.{discount}")
     assert shown_total.endswith(f"{float(quote['grand_total']):,.2f}")
     page.click('button[data-action="submit"]')
     page.wait_for_url(re.compile(r"done=submit"))
@@ -234,3 +234,42 @@ def test_the_lead_form_works_on_a_phone(chromium: Any, live_server: LiveServer) 
         rep.shot("phone-lead-record")
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     assert records(live_server, "lead", "company == 'Phone Expo Lead'")[0]["email"] == "wang.fang@example.com"
+
+
+def test_an_approved_quote_raised_from_45_to_70_percent_goes_back_to_approval_and_reaches_the_cfo(
+    chromium: Any, live_server: LiveServer
+) -> None:
+    """Approvals hold: editing an approved quote's discount reopens it and routes it by the new band."""
+    with signed_in(chromium, live_server, "li.rep") as rep:
+        quote_id = rep_builds_and_submits_a_quote(rep, discount="45")
+    for approver in ("qian.manager", "zhao.director"):
+        with signed_in(chromium, live_server, approver) as session:
+            approver_approves_from_the_inbox(session, quote_id, "同意")
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "approved", "45% is the manager's and the director's"
+    with signed_in(chromium, live_server, "li.rep") as rep:
+        page = rep.page
+        rep.go(f"/app/sales/quote/{quote_id}/edit")
+        page.fill('[id="in-lines[0].discount_pct"]', "70")
+        expect(page.locator('output[data-live="max_discount_pct"]')).to_have_text("70%")
+        page.click("button[type=submit]:has-text('保存')")
+        page.wait_for_url(re.compile(rf"/app/sales/quote/{quote_id}\?saved=1"))
+        rep.shot("quote-reopened")
+        assert "70%" in page.locator(".timeline").inner_text(), "the timeline names the line's new discount"
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "pending_approval", "the approval did not survive the new discount"
+    for approver in ("qian.manager", "zhao.director"):
+        with signed_in(chromium, live_server, approver) as session:
+            approver_approves_from_the_inbox(session, quote_id, "70% 同意上报")
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "pending_approval", "above 50% the CFO decides too"
+    with signed_in(chromium, live_server, "chen.cfo") as cfo:
+        approver_approves_from_the_inbox(cfo, quote_id, "同意")
+    [quote] = records(live_server, "quote", f"id == {quote_id}")
+    assert quote["status"] == "approved"
+    with signed_in(chromium, live_server, "qian.manager") as manager:
+        manager.go("/tasks?view=done")
+        done = manager.page.locator(f'a[href="/app/sales/quote/{quote_id}"]')
+        expect(done.first).to_be_visible()
+        assert done.count() == 2, "the manager decided this quote twice: before and after the change"
+        manager.shot("inbox-done-manager")

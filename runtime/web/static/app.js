@@ -80,6 +80,24 @@ document.addEventListener("formloom:live", (event) => {
   }
 });
 
+// Each preview request is numbered when it leaves and noted when its answer has been applied
+// (`data-live-sent`, `data-live-answered` on the form), so a test, or a script, can wait for
+// the preview of what was typed instead of sleeping. htmx sends one request at a time and
+// queues the last trigger, so answers come back in order.
+let livePreviews = 0;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (!event.target.matches("[data-live-preview]")) return;
+  livePreviews += 1;
+  event.detail.requestConfig.livePreview = livePreviews;
+  const form = event.target.closest("form");
+  if (form) form.dataset.liveSent = String(livePreviews);
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  const number = event.detail.requestConfig && event.detail.requestConfig.livePreview;
+  const form = number && event.target.closest("form");
+  if (form) form.dataset.liveAnswered = String(number);
+});
+
 // --- Link and user pickers: type to search, pick with the mouse or the keyboard.
 function pickerOf(element) { return element.closest("[data-picker]"); }
 

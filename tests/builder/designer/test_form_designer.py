@@ -176,3 +176,31 @@ def test_link_filters_and_fetches_are_checked_live(crm: Runtime) -> None:
     assert "boolean" in verdict("referrer", "filter", "budget")["message"]
     assert verdict("referred_budget", "fetch", "referrer.budget")["ok"] is True
     assert "text value" in verdict("referred_budget", "fetch", "referrer.company")["message"]
+
+
+def test_a_link_filter_and_a_fetch_are_saved_to_the_file(crm: Runtime, tmp_path: Path) -> None:
+    admin = web_client(crm, "ada", ("admin",))
+    model = admin.get("/designer/crm/forms/lead/model").json()
+    form = model["form"]
+    form["fields"].append(
+        {"key": "referrer", "type": "link", "to": "lead", "filter": "budget > 0 and id != record.id"}
+    )
+    form["fields"].append(
+        {"key": "referred_budget", "type": "money", "fetch": "referrer.budget", "fetch_mode": "default"}
+    )
+    answer = post(admin, "/designer/crm/forms/lead", {"form": form, "revision": model["revision"]}).json()
+    assert answer["problems"] == []
+    text = (tmp_path / "pack" / "forms" / "lead.yaml").read_text(encoding="utf-8")
+    assert "filter: budget > 0 and id != record.id" in text
+    assert "fetch: referrer.budget" in text and "fetch_mode: default" in text
+    again = admin.get("/designer/crm/forms/lead/model").json()["form"]["fields"]
+    saved = {f["key"]: f for f in again}
+    assert saved["referrer"]["filter"] == "budget > 0 and id != record.id"
+    assert (saved["referred_budget"]["fetch"], saved["referred_budget"]["fetch_mode"]) == (
+        "referrer.budget",
+        "default",
+    )
+    form["fields"][-1]["fetch"] = "referrer.company"  # a text value for a money field
+    wrong = post(admin, "/designer/crm/forms/lead", {"form": form, "revision": answer["revision"]}).json()
+    assert [p for p in wrong["problems"] if "gives a text value" in p], wrong["problems"]
+    assert wrong["problems"][0].startswith("forms/lead.yaml:")

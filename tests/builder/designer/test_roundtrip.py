@@ -9,7 +9,10 @@ import pytest
 from builder.designer.roundtrip import merge, open_document, plain
 from tests.support import REPO
 
-SALES_FILES = sorted((REPO / "definitions" / "sales").rglob("*.yaml"))
+# the designer edits definitions; scenario files under tests/ are written by hand only
+SALES_FILES = sorted(
+    path for path in (REPO / "definitions" / "sales").rglob("*.yaml") if "tests" not in path.parts[-2:]
+)
 
 
 @pytest.mark.parametrize("path", SALES_FILES, ids=lambda p: str(p.relative_to(REPO)))

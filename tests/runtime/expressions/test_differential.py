@@ -2,7 +2,8 @@
 
 Random well-typed expressions over a deal form (i integer, n decimal, s text, b boolean,
 d date, t datetime, c select, the link `acct.name`, aggregates over the child rows
-`lines.amount`) are compiled both ways; random rows are stored in real tables on SQLite
+`lines.amount` and over the payments linking to the deal, the backlink `pays`, both
+filtered with WHERE) are compiled both ways; random rows are stored in real tables on SQLite
 and on PostgreSQL, and each row's SQL value must equal the Python value.
 
 Values are compared exactly, except numbers: SQLite computes decimals in binary floats,
@@ -60,6 +61,8 @@ from runtime.schema.types import ExactDecimal, UTCDateTime
 NOW = dt.datetime(2026, 11, 28, 20, 30, 15, 250000, tzinfo=dt.UTC)
 ZONE = dt.timezone(dt.timedelta(hours=8))  # where TODAY() is already 2026-11-29
 OPTIONS = ("seo", "ads", "referral")
+PAY_KINDS = ("cash", "wire", "card")
+PAY_KIND = Type("text", options=PAY_KINDS)
 ACCOUNT_IDS = (1, 2, 3)
 
 SCOPE = Scope(
@@ -76,6 +79,7 @@ SCOPE = Scope(
     },
     links={"acct": lambda: Scope("account", {"name": TEXT})},
     children={"lines": lambda: Scope("line", {"amount": DECIMAL})},
+    backlinks={"pays": lambda: Scope("payment", {"amount": DECIMAL, "ok": BOOLEAN, "kind": PAY_KIND})},
 )
 
 # A working calendar with holidays on weekdays and a make-up Saturday, so the working-day
@@ -113,7 +117,22 @@ LINES = Table(
     Column("parent_id", BigInteger, nullable=False),
     Column("amount", ExactDecimal(18, 4)),
 )
+PAYMENTS = Table(
+    "dx_payment",
+    METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("deal", BigInteger),
+    Column("amount", ExactDecimal(18, 4)),
+    Column("ok", Boolean(create_constraint=False)),
+    Column("kind", String(64)),
+)
 COLUMNS = ("i", "n", "s", "b", "d", "t", "c", "acct")
+PAY_COLUMNS = ("amount", "ok", "kind")
+# A payment of no deal, and one of a deal that does not exist: no aggregate may count them.
+STRAY_PAYMENTS = [
+    {"id": 1, "deal": None, "amount": Decimal("5.0000"), "ok": True, "kind": "cash"},
+    {"id": 2, "deal": 999, "amount": Decimal("7.0000"), "ok": True, "kind": "cash"},
+]
 
 Row = dict[str, Any]
 
@@ -134,6 +153,7 @@ def records(rows: list[Row], accounts: dict[int, str | None]) -> list[Row]:
         record["id"] = row["id"]
         record["acct.name"] = accounts.get(row.get("acct"))  # type: ignore[arg-type]
         record["lines"] = [{"amount": amount} for amount in row.get("lines", [])]
+        record["pays"] = [{key: pay.get(key) for key in PAY_COLUMNS} for pay in row.get("pays", [])]
         out.append(record)
     return out
 
@@ -155,13 +175,19 @@ class Harness:
             for row in rows
             for k, amount in enumerate(row.get("lines", []))
         ]
+        pays = [
+            {"id": 100 * row["id"] + k, "deal": row["id"], **{c: pay.get(c) for c in PAY_COLUMNS}}
+            for row in rows
+            for k, pay in enumerate(row.get("pays", []))
+        ]
         with self.engine.begin() as conn:
-            for table in (LINES, DEALS, ACCOUNTS):
+            for table in (LINES, PAYMENTS, DEALS, ACCOUNTS):
                 conn.execute(delete(table))
             batches = [
                 (ACCOUNTS, [{"id": k, "name": v} for k, v in accounts.items()]),
                 (DEALS, [{"id": r["id"], **{k: r.get(k) for k in COLUMNS}} for r in rows]),
                 (LINES, lines),
+                (PAYMENTS, [*STRAY_PAYMENTS, *pays]),
             ]
             for table, values in batches:
                 if values:  # an empty executemany would insert one row of defaults
@@ -174,6 +200,7 @@ class Harness:
         scope = SqlScope(
             DEALS, self.dialect, {"acct": ACCOUNTS}, {"lines": LINES}, now=NOW, zone=ZONE, app=CALENDAR_APP
         )
+        scope.backlinks = {"pays": (PAYMENTS, "deal")}
         expr = to_sql(checked, scope)
         if raw_decimals and isinstance(expr.type, ExactDecimal):
             expr = type_coerce(expr, Float() if self.dialect == "sqlite" else Numeric())
@@ -437,9 +464,12 @@ class Analysis:
         arg = node.args[0]
         assert isinstance(arg, Name)
         result = self.value(node)
-        if node.name == "COUNT" or result is None:
+        if node.name == "COUNT" or result is None or not is_number(result):
             return EXACT
         rows = self.record.get(arg.ref[1]) or []
+        if node.where is not None:  # a condition on stored values only: no float error to bound
+            keep = to_python(Checked(node.where, BOOLEAN, ""), lambda: NOW, ZONE)
+            rows = [row for row in rows if keep(row) is True]
         values = [row[arg.ref[2]] for row in rows if row.get(arg.ref[2]) is not None]
         if node.name == "SUM":
             return self.arithmetic.total(values, result)
@@ -542,6 +572,80 @@ def null(kind: str) -> st.SearchStrategy[E]:
     return st.sampled_from(["null", "NULL", "Null"]).map(lambda text: E(text, kind, null=True))
 
 
+@st.composite
+def line_conditions(draw: Any) -> str:
+    """A WHERE on a line: its `amount` against a literal, or its emptiness."""
+    value = draw(decimal_literals()).text
+    return draw(  # type: ignore[no-any-return]
+        st.sampled_from(
+            [
+                f"amount > {value}",
+                f"amount <= {value}",
+                f"amount == {value}",
+                f"amount != {value}",
+                "amount == null",
+                "amount != null",
+                f"not (amount >= {value})",
+                f"amount in [{value}, null]",
+                f"amount < {value} or amount == null",
+            ]
+        )
+    )
+
+
+@st.composite
+def payment_conditions(draw: Any) -> str:
+    """A WHERE on a payment linking to the deal: its `ok`, `kind` and `amount`."""
+    value, kind = draw(decimal_literals()).text, draw(st.sampled_from(PAY_KINDS))
+    return draw(  # type: ignore[no-any-return]
+        st.sampled_from(
+            [
+                "ok",
+                "not ok",
+                "ok == null",
+                f"kind == '{kind}'",
+                f"kind in ['{kind}', 'cash']",
+                f"ok and amount > {value}",
+                f"IS_EMPTY(kind) or amount <= {value}",
+                f"kind != '{kind}' and ok != false",
+                "true",
+                "null",
+                draw(line_conditions()),
+            ]
+        )
+    )
+
+
+@st.composite
+def filtered_counts(draw: Any) -> E:
+    """COUNT over filtered lines or payments."""
+    where = draw(st.sampled_from(["WHERE", "where"]))
+    text = draw(
+        st.sampled_from(
+            [
+                f"COUNT(lines {where} {draw(line_conditions())})",
+                f"COUNT(pays {where} {draw(payment_conditions())})",
+                f"count(pays.amount {where} {draw(payment_conditions())})",
+                "COUNT(pays)",
+            ]
+        )
+    )
+    return E(text, "integer", bound=10, leaf=True)
+
+
+@st.composite
+def filtered_totals(draw: Any) -> E:
+    """SUM, AVG, MIN or MAX over filtered lines or payments."""
+    function = draw(st.sampled_from(["SUM", "AVG", "MIN", "MAX"]))
+    rows = draw(st.sampled_from(["lines", "pays"]))
+    condition = draw(line_conditions() if rows == "lines" else payment_conditions())
+    text = f"{function}({rows}.amount WHERE {condition})"
+    if draw(st.booleans()):
+        text = f"{function}({rows}.amount)"
+    bound = 3e8 if function == "SUM" else 1e8
+    return E(text, "decimal", bound=bound, leaf=function != "AVG")  # AVG is untyped in SQL
+
+
 # Strategies are listed more than once to weight them.
 INTEGER_LEAVES = [
     st.one_of(st.integers(-20, 20), st.integers(-(10**9) + 1, 10**9 - 1)).map(int_literal),
@@ -551,6 +655,7 @@ INTEGER_LEAVES = [
     fixed("i", "integer", 1e9),
     fixed("COUNT(lines)", "integer", 10),
     fixed("count(lines.amount)", "integer", 10),
+    filtered_counts(),
 ]
 LEAVES: dict[str, st.SearchStrategy[E]] = {
     "integer": st.one_of(INTEGER_LEAVES),
@@ -565,6 +670,8 @@ LEAVES: dict[str, st.SearchStrategy[E]] = {
         fixed("AVG(lines.amount)", "decimal", 1e8, leaf=False),  # untyped in SQL
         fixed("MIN(lines.amount)", "decimal", 1e8),
         fixed("Max(lines.amount)", "decimal", 1e8),
+        filtered_totals(),
+        filtered_totals(),
         *INTEGER_LEAVES,
     ),
     "text": st.one_of(
@@ -850,6 +957,16 @@ ROWS = st.fixed_dictionaries(
         "c": st.none() | st.sampled_from(OPTIONS),
         "acct": st.none() | st.sampled_from([*ACCOUNT_IDS, 99]),
         "lines": st.lists(st.none() | DECIMALS, max_size=3),
+        "pays": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "amount": st.none() | DECIMALS,
+                    "ok": st.none() | st.booleans(),
+                    "kind": st.none() | st.sampled_from(PAY_KINDS),
+                }
+            ),
+            max_size=3,
+        ),
     },
 )
 ACCOUNT_NAMES = st.fixed_dictionaries({k: st.none() | TEXT_VALUES for k in ACCOUNT_IDS})
@@ -1077,3 +1194,47 @@ def test_add_days_far_beyond_the_calendar_is_null(harness: Harness, text: str) -
 
 def test_text_extremes_use_code_points(harness: Harness) -> None:
     agree(harness, "CONCAT(MIN('a', 'B', s), MAX('a', 'B', s))", [{"s": "é"}, {"s": "Z"}, {}])
+
+
+# -- filtered aggregates, over child rows and over the records linking to a deal ---------------
+
+PAID_ROWS: list[Row] = [
+    {
+        "lines": [Decimal("1.5000"), None, Decimal("2.2500")],
+        "pays": [
+            {"amount": Decimal("10.0000"), "ok": True, "kind": "cash"},
+            {"amount": Decimal("2.5000"), "ok": False, "kind": "wire"},
+            {"amount": None, "ok": None, "kind": None},
+        ],
+    },
+    {"pays": [{"amount": Decimal("0.1000"), "ok": True, "kind": "card"}]},
+    {},
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SUM(pays.amount WHERE ok)",
+        "SUM(pays.amount)",
+        "COUNT(pays)",
+        "COUNT(pays WHERE kind in ['cash', 'wire'])",
+        "COUNT(pays.amount WHERE ok != true)",
+        "AVG(lines.amount WHERE amount > 1.5)",
+        "MAX(pays.amount WHERE not ok)",
+        "MIN(pays.kind WHERE ok)",
+        "COUNT(lines WHERE amount == null)",
+        "SUM(pays.amount WHERE null)",
+        "SUM(lines.amount WHERE IS_EMPTY(amount) or amount < 2) + COUNT(pays WHERE true)",
+        "IF(COUNT(pays WHERE ok) > 0, MAX(pays.amount WHERE ok), -1)",
+    ],
+)
+def test_filtered_aggregates_agree(harness: Harness, text: str) -> None:
+    agree(harness, text, PAID_ROWS)
+
+
+def test_filtered_aggregate_values(sqlite_harness: Harness) -> None:
+    pairs = sqlite_harness.run("SUM(pays.amount WHERE ok)", PAID_ROWS)
+    assert [python for python, _ in pairs] == [Decimal("10.0000"), Decimal("0.1000"), 0]
+    counts = sqlite_harness.run("COUNT(pays WHERE kind != 'cash')", PAID_ROWS)
+    assert [python for python, _ in counts] == [1, 1, 0], "a null kind is not 'other than cash'"

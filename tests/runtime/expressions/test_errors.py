@@ -138,7 +138,8 @@ def test_child_column_outside_an_aggregate() -> None:
 
 
 def test_aggregate_of_something_that_is_not_rows() -> None:
-    assert error("SUM(budget)") == ("SUM takes the rows of a table field, such as SUM(lines.amount)", 4)
+    message = "SUM takes the rows of a table field or backlink, such as SUM(lines.amount)"
+    assert error("SUM(budget)") == (message, 4)
     assert error("AVG(lines)") == ("name a column: AVG(lines.field)", 4)
     assert error("SUM(lines.sku)") == ("SUM needs a number, not text", 4)
 

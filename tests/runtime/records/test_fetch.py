@@ -186,6 +186,17 @@ def test_the_web_form_follows_until_the_user_types(sales: Sales) -> None:
     assert f'name="account._fetched" value="{ids["bolt"]}"' in edit
 
 
+def test_a_new_form_opened_with_a_link_given_shows_what_it_carries(sales: Sales) -> None:
+    ids = sales.ids
+    page = sales.web.get(f"/app/t/quote/new?opportunity={ids['bolt_deal']}").text
+    assert f'name="account._fetched" value="{ids["bolt"]}"' in page, "the account came with the opportunity"
+    assert re.search(rf'name="account" value="{ids["bolt"]}"', page)
+    assert 'value="Bolt"' in page, "the picker shows the account's title"
+    assert 'name="payment_terms._fetched" value="net60"' in page
+    plain = sales.web.get("/app/t/quote/new").text
+    assert 'name="account._fetched" value=""' in plain
+
+
 def test_lookup_runs_in_sql_too(sales: Sales) -> None:
     ids = sales.ids
     sales.admin.post("/api/v1/t/quote", json={"title": "w", "main_product": ids["widget"]})

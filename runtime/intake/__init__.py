@@ -1,0 +1,1 @@
+"""Public intakes: forms anyone may submit without signing in (see runtime/model/intake.py)."""

@@ -1,0 +1,1 @@
+"""What an operator watches: health and readiness probes, Prometheus metrics, request ids."""
