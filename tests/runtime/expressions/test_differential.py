@@ -1238,3 +1238,10 @@ def test_filtered_aggregate_values(sqlite_harness: Harness) -> None:
     assert [python for python, _ in pairs] == [Decimal("10.0000"), Decimal("0.1000"), 0]
     counts = sqlite_harness.run("COUNT(pays WHERE kind != 'cash')", PAID_ROWS)
     assert [python for python, _ in counts] == [1, 1, 0], "a null kind is not 'other than cash'"
+
+
+@pytest.mark.parametrize(
+    "text", ["ADD_WORKDAYS(IF(true, COALESCE(d, TODAY()), null), 1)", "ADD_WORKDAYS(COALESCE(d, TODAY()), 1)"]
+)
+def test_working_days_from_a_chosen_date(harness: Harness, text: str) -> None:
+    agree(harness, text, [{"id": 2, "d": dt.date(2000, 1, 1)}])
