@@ -40,7 +40,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy builder runtime
 
 pytest: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -n 3 --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_vs_baseline.py

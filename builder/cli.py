@@ -6,16 +6,15 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from builder import identity_commands, publish_commands, worker_command
-from builder.designer.extension import designer_extension
+from builder import identity_commands, publish_commands, serving, worker_command
 from builder.scenarios import command as scenario_command
 from builder.scenarios.model import scenario_schema
 from runtime.api.https import HTTPS_ONLY_ENV, https_only
@@ -24,6 +23,7 @@ from runtime.db import resolve_url
 from runtime.loading.loader import load_packs
 from runtime.loading.problems import DefinitionError
 from runtime.model import App, Form
+from runtime.ops import notify
 from runtime.ops.metrics import TOKEN_ENV as METRICS_TOKEN_ENV
 from runtime.ops.metrics import metrics_token
 from runtime.web.assets import missing_vendor_files
@@ -80,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     db_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--files", default="files", help="folder for attachment files")
+    serve.add_argument(
+        "--files",
+        default=serving.default_files(),
+        help=f"folder for uploaded files, which several servers may share (default: ${serving.FILES_ENV}, "
+        "else files)",
+    )
     serve.add_argument("--demo", action="store_true", help="write each pack's demo data into an empty app")
     serve.add_argument("--worker", action="store_true", help="also run a worker (timers, e-mails)")
     serve.add_argument("--backups", default="backups", help="folder for the backups of web publishes")
@@ -110,6 +115,20 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(MAX_UPLOAD_ENV) or None,
         metavar="SIZE",
         help=f"largest uploaded file, such as 50M (default: ${MAX_UPLOAD_ENV}, else 50 MiB)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes on this port (each with its own pool and listener); default 1",
+    )
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running requests may take to finish before the server stops (default 30)",
     )
     serve.add_argument(
         "--log-json",
@@ -165,7 +184,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from runtime.boot import NotPublished, start
+    from runtime.boot import NotPublished
     from runtime.seed import demo_file, seed_demo, seed_users
 
     paths = " ".join(args.paths)
@@ -176,16 +195,18 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[name] = str(value)  # read where the API and the file store are built
 
-    def hint(app: App) -> str:
-        return f"  formloom plan {paths}{db}\n  formloom publish {paths}{db}"
-
-    live: list[Any] = []
-    designer = designer_extension(
-        [Path(p) for p in args.paths], Path(args.backups), published=lambda: live and live[0].refresh()
+    if args.workers < 1:
+        raise publish_commands.CommandError("--workers must be 1 or more")
+    settings = serving.ServeSettings(
+        paths=[str(p) for p in args.paths],
+        db=args.db,
+        files=str(args.files),
+        backups=str(args.backups),
+        log_json=args.log_json,
+        hint=f"  formloom plan {paths}{db}\n  formloom publish {paths}{db}",
     )
     try:
-        runtime = start(args.paths, args.db, args.files, command_hint=hint, extensions=[designer])
-        live.append(runtime.live)
+        runtime = serving.build(settings)
     except NotPublished as exc:
         raise publish_commands.CommandError(str(exc)) from exc
     logins: list[tuple[str, list[str], str]] = []
@@ -216,8 +237,8 @@ def _serve(args: argparse.Namespace) -> int:
         for username, roles, _ in logins:
             print(f"    {username:<16} {', '.join(roles)}")
         print("  API: formloom token create --user admin --db <URL>, then send Authorization: Bearer <token>")
-    if args.worker:
-        worker_command.start_in_thread(runtime)
+    worker = worker_command.start_in_thread(runtime) if args.worker else None
+    if worker is not None:
         print("  a worker runs timers, schedules, webhooks and e-mails in this process")
     if args.forwarded_allow_ips:
         print(f"  client addresses and https are taken from X-Forwarded-* sent by {args.forwarded_allow_ips}")
@@ -233,8 +254,37 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  probes: {base}/healthz, {base}/readyz")
     else:
         print(f"  probes: {base}/healthz, {base}/readyz (set ${METRICS_TOKEN_ENV} to serve /metrics)")
+    if runtime.live.pushed():
+        print("  publishes reach this server by PostgreSQL notification")
+    if args.workers > 1:
+        print(f"  {args.workers} server processes")
     sys.stdout.flush()
-    uvicorn.run(runtime.api, **server_options(args))
+    # uvicorn answers SIGTERM by finishing the requests in flight (up to --grace seconds), then
+    # raises the signal again with the handler found before it started: this one, so that the
+    # command goes on to stop its worker and exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        if args.workers > 1:  # each process builds its own app; this one only supervises (and runs --worker)
+            if worker is None:
+                notify.stop_all()
+                runtime.engine.dispose()
+            serving.to_env(settings)
+            uvicorn.run(
+                serving.IMPORT,
+                factory=True,
+                workers=args.workers,
+                # a process still starting (imports, building the app) answers the supervisor's
+                # health check late on a busy machine; uvicorn's 5 s would restart it for ever
+                timeout_worker_healthcheck=60,
+                **server_options(args),
+            )
+        else:
+            uvicorn.run(runtime.api, **server_options(args))
+    finally:  # SIGTERM: uvicorn let running requests finish; the worker finishes its job
+        if worker is not None:
+            worker.stop()
+            worker.join(args.grace)
+        notify.stop_all()
     return 0
 
 
@@ -252,6 +302,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         "log_level": "warning",
         "proxy_headers": bool(allowed),
         "forwarded_allow_ips": allowed,
+        "timeout_graceful_shutdown": getattr(args, "grace", None),
     }
 
 

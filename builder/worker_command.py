@@ -4,6 +4,11 @@ Any number of workers can run against PostgreSQL (each claims jobs with SKIP LOC
 SQLite is served by a single worker. A worker follows publishes like the server does.
 With `--at TIME` it runs, once, the work due up to a later time, on a staging database
 published with `--allow-clock` only (builder/scenarios/staging.py).
+
+On PostgreSQL a worker sleeps until it is told (NOTIFY) that a job was queued, or until
+the next job falls due, instead of looking every `--poll` seconds; a publish reaches it
+the same way. On SIGTERM (or Ctrl-C) it finishes the job it is running, gives back the
+jobs it claimed but did not start, and exits 0.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import argparse
 import datetime as dt
 import signal
 import threading
-import time
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -21,7 +25,8 @@ from builder.scenarios import staging
 from builder.scenarios.clock import ManualClock
 from runtime.boot import NotPublished, Runtime, start
 from runtime.db import make_engine, resolve_url, write
-from runtime.process import automations
+from runtime.ops import notify
+from runtime.process import automations, jobs
 from runtime.process.engine import engine_for
 from runtime.process.worker import Worker
 
@@ -36,8 +41,18 @@ def add_command(commands: Any, db_option: Any, error: type[Exception]) -> None:
     )
     worker.add_argument("--lease", type=float, default=300.0, help="seconds a claimed job stays claimed")
     worker.add_argument("--batch", type=int, default=20, help="jobs claimed at once")
-    worker.add_argument("--poll", type=float, default=1.0, help="seconds to wait when no job is due")
+    worker.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        help="seconds to wait when no job is due (SQLite, or PostgreSQL while its notifications are down)",
+    )
     worker.add_argument("--until-idle", action="store_true", help="stop when no job is due")
+    worker.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log one JSON line per job (with its request id) on standard error",
+    )
     worker.add_argument(
         "--at",
         default=None,
@@ -52,14 +67,22 @@ def add_command(commands: Any, db_option: Any, error: type[Exception]) -> None:
 def _run(args: argparse.Namespace, error: type[Exception]) -> int:
     if args.at is not None:
         return _run_at(args, error)
+    if args.log_json:
+        from runtime.ops.requests import log_as_json
+
+        log_as_json()
     try:
         runtime = start(args.paths, args.db)
     except NotPublished as exc:
         raise error(str(exc)) from exc
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     loop = WorkerLoop(runtime, args.name, dt.timedelta(seconds=args.lease), args.batch)
-    done = loop.run(args.poll, stop, until_idle=args.until_idle)
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, lambda *_: loop.stop())
+    if not args.until_idle:
+        loop.listen()
+    done = loop.run(args.poll, until_idle=args.until_idle)
+    notify.stop_all()
+    runtime.engine.dispose()
     print(f"worker {loop.name}: {done} job(s) done")
     return 0
 
@@ -97,23 +120,73 @@ def _run_at(args: argparse.Namespace, error: type[Exception]) -> int:
 class WorkerLoop:
     """A worker that keeps up with publishes: it rebuilds its engine when the definitions change."""
 
+    IDLE_MAX = 60.0  # seconds a listening worker sleeps at most when nothing is due (a safety net)
+
     def __init__(self, runtime: Runtime, name: str | None, lease: dt.timedelta, batch: int) -> None:
         self.runtime = runtime
         self.lease = lease
         self.batch = batch
-        self.worker = Worker(engine_for(runtime.service), name, lease, batch)
+        self.stopped = threading.Event()
+        self.wake = threading.Event()  # set by a notification, a reconnect, or stop()
+        self.worker = self._worker(name)
         self.name = self.worker.name
+        self.service = runtime.live.service
+        self.thread: threading.Thread | None = None
+
+    def _worker(self, name: str | None) -> Worker:
+        worker = Worker(engine_for(self.runtime.service), name, self.lease, self.batch)
+        worker.stopping = self.stopped.is_set
+        return worker
+
+    def listen(self) -> None:
+        """On PostgreSQL, wake when a job is queued or a publish happens, instead of polling."""
+        listener = self.runtime.live.listen()
+        if listener is not None:
+            listener.on_message(lambda message: self.wake.set())
+            listener.on_reconnect(self.wake.set)
+
+    def stop(self) -> None:
+        """Finish the running job, give back the claimed ones not started, and leave `run`."""
+        self.stopped.set()
+        self.wake.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a loop started by `start_in_thread` to end."""
+        if self.thread is not None:
+            self.thread.join(timeout)
 
     def _current(self) -> Worker:
-        if self.runtime.live.refresh():
+        live = self.runtime.live
+        if not live.pushed() or live.stale:
+            live.refresh()  # else a publish's notification has rebuilt live.service already
+        if live.service is not self.service:
             done = self.worker.stats
-            self.worker = Worker(engine_for(self.runtime.service), self.name, self.lease, self.batch)
+            self.worker = self._worker(self.name)
             self.worker.stats = done
+            self.service = live.service
         return self.worker
 
-    def run(self, poll: float, stop: threading.Event, *, until_idle: bool = False) -> int:
-        """Work until `stop` is set (or, with `until_idle`, until nothing is due); answers jobs done."""
-        while not stop.is_set():
+    def idle_wait(self, poll: float) -> float:
+        """How long to sleep with nothing due: until the next job is due when notifications
+        wake the worker (at most IDLE_MAX), else `poll`."""
+        if not self.runtime.live.pushed():
+            return poll
+        with self.runtime.engine.connect() as conn:
+            due = jobs.next_due(conn)
+        if due is None:
+            return self.IDLE_MAX
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=dt.UTC)
+        seconds = (due - self.worker.engine.now()).total_seconds()
+        return min(self.IDLE_MAX, max(0.0, seconds) + 0.01)
+
+    def run(self, poll: float, stop: threading.Event | None = None, *, until_idle: bool = False) -> int:
+        """Work until stopped (or, with `until_idle`, until nothing is due); answers jobs done."""
+        if stop is not None:
+            self.stopped = stop
+            self.worker.stopping = stop.is_set
+        while not self.stopped.is_set():
+            self.wake.clear()  # a notification from here on interrupts the wait below
             worker = self._current()
             with write(worker.db) as conn:
                 automations.ensure_schedules(worker.engine, conn)
@@ -121,15 +194,15 @@ class WorkerLoop:
                 continue
             if until_idle:
                 break
-            stop.wait(poll)
+            if not self.stopped.is_set():
+                self.wake.wait(self.idle_wait(poll))
         return self.worker.stats.done
 
 
-def start_in_thread(runtime: Runtime, poll: float = 1.0) -> threading.Event:
-    """Run a worker beside a server (`formloom serve --worker`); set the event to stop it."""
-    stop = threading.Event()
+def start_in_thread(runtime: Runtime, poll: float = 1.0) -> WorkerLoop:
+    """Run a worker beside a server (`formloom serve --worker`); `stop()` it to end it."""
     loop = WorkerLoop(runtime, None, dt.timedelta(minutes=5), 20)
-    thread = threading.Thread(target=loop.run, args=(poll, stop), name="formloom-worker", daemon=True)
-    thread.start()
-    time.sleep(0)
-    return stop
+    loop.listen()
+    loop.thread = threading.Thread(target=loop.run, args=(poll,), name="formloom-worker", daemon=True)
+    loop.thread.start()
+    return loop

@@ -7,6 +7,7 @@ app, start-up refuses and names the commands that plan and publish the change.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from runtime.schema.tables import build_tables
 from runtime.schema.types import utcnow
 
 warnings.filterwarnings("ignore", category=SAWarning, message=".*Decimal objects natively.*")
+
+
+FILES_ENV = "FORMLOOM_FILES"
 
 
 class NotPublished(Exception):
@@ -92,17 +96,22 @@ def ensure_published(engine: Engine, apps: list[App], command_hint: Callable[[Ap
 def start(
     paths: list[str | Path],
     db_url: str | None = None,
-    files_dir: str | Path = "files",
+    files_dir: str | Path | None = None,
     clock: Clock = utcnow,
     command_hint: Callable[[App], str] | None = None,
     extensions: Sequence[Extension] = (),
 ) -> Runtime:
-    """Load packs, check (or make) their publication, and build the API."""
+    """Load packs, check (or make) their publication, and build the API.
+
+    Uploaded files go to `files_dir`, else $FORMLOOM_FILES, else `files/`.
+    """
     apps = load_packs(paths)
     engine = make_engine(db_url)
     set_clock(engine, clock)  # the history's times follow the runtime's clock
     hint = command_hint or (lambda app: "  formloom plan PATH --db URL\n  formloom publish PATH --db URL")
     ensure_published(engine, apps, hint)
-    store = FileStore(files_dir, max_upload())  # FORMLOOM_MAX_UPLOAD, serve --max-upload
+    store = FileStore(
+        files_dir or os.environ.get(FILES_ENV) or "files", max_upload()
+    )  # FORMLOOM_MAX_UPLOAD, serve --max-upload
     live = LiveApi(engine, compile_apps(apps, engine, clock), store, clock, extensions)
     return Runtime(engine, live, store)

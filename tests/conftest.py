@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import os
 import uuid
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from runtime.identity import passwords
 
 PG_URL = os.environ.get("FORMLOOM_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -50,17 +56,64 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
+# Every PostgreSQL engine a test opens (the runtime's pools hold up to 30 connections each) is
+# disposed when the test ends, and a test's PostgreSQL sessions, tagged with its schema
+# as application_name, are ended with it: two workers never exhaust max_connections.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _track_engine(conn: Any) -> None:
+    _ENGINES.add(conn.engine)
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 with its cheapest parameters in this process: tests create hundreds of users,
+    and at the production cost (64 MiB, 3 passes) hashing alone took minutes of the suite.
+    Servers the tests start as subprocesses keep the production parameters."""
+    monkeypatch.setattr(
+        passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    )
+    monkeypatch.setattr(passwords, "_DUMMY", [])
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    """Close the pooled PostgreSQL connections of every engine the test used (an
+    in-memory SQLite database lives only as long as its connection, so those stay)."""
+    yield
+    for engine in list(_ENGINES):
+        if engine.dialect.name == "postgresql":
+            engine.dispose()
+
+
+def _end_sessions(admin: Engine, schema: str) -> None:
+    with admin.begin() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": schema},
+        )
+
+
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
+    admin = create_engine(PG_URL, poolclass=NullPool)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
+        for engine in list(_ENGINES):
+            if schema in str(engine.url):
+                engine.dispose()
+        _end_sessions(admin, schema)
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -48,6 +48,8 @@ from runtime.model.process import (
     CreateSpec,
     DocumentSpec,
     Effect,
+    EmailAddress,
+    EmailSpec,
     NotifySpec,
     Recipient,
     Repeat,
@@ -80,6 +82,8 @@ PROCESS_MODELS: list[type[BaseModel]] = [
     WebhookSpec,
     AssignSpec,
     DocumentSpec,
+    EmailSpec,
+    EmailAddress,
     Recipient,
 ]
 DASHBOARD_SECTION = "## 8. Dashboards"

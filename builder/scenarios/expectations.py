@@ -169,12 +169,25 @@ class Expectations:
                     self.fail(("emails", name), _sent_message(name, texts, mine, "e-mail"), key=True)
             return
         self.count()
-        wanted = [(address(s.to), _texts(s.contains), s.subject) for s in expected]
-        got = [(str(m["to"]), f"{m['subject']}\n{m['body']}", str(m["subject"])) for m in sent]
+        wanted = [(address(s.to), _texts(s.contains), s.subject, s.attachments) for s in expected]
+        got = [
+            (
+                str(m["to"]),
+                f"{m['subject']}\n{m['body']}",
+                str(m["subject"]),
+                list(m.get("attachments") or []),
+            )
+            for m in sent
+        ]
         pairs = pair_up(
             wanted,
             got,
-            lambda w, g: w[0] == g[0] and all(t in g[1] for t in w[1]) and (w[2] is None or w[2] in g[2]),
+            lambda w, g: (
+                w[0] == g[0]
+                and all(t in g[1] for t in w[1])
+                and (w[2] is None or w[2] in g[2])
+                and (w[3] is None or sorted(w[3]) == sorted(g[3]))
+            ),
         )
         if len(pairs) != len(wanted) or len(got) != len(wanted):
             self.fail(

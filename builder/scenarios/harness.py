@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import mimetypes
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from runtime.live import LiveApi
 from runtime.loading.source import parse_file
 from runtime.model import App
 from runtime.process.engine import engine_for
-from runtime.process.mail import MailSettings
+from runtime.process.mail import Attachment, MailSettings
 from runtime.process.service import ProcessService
 from runtime.process.worker import Worker
 from runtime.records.errors import RecordError
@@ -146,8 +147,19 @@ class Harness:
 
     # -- the outbox ------------------------------------------------------------------------
 
-    def _mail(self, settings: MailSettings, to: str, subject: str, body: str, key: str) -> None:
-        self.emails.append({"to": to, "subject": subject, "body": body, "key": key})
+    def _mail(
+        self,
+        settings: MailSettings,
+        to: str,
+        subject: str,
+        body: str,
+        key: str,
+        /,
+        *,
+        attachments: Sequence[Attachment] = (),
+    ) -> None:
+        names = [name for name, _, _ in attachments]
+        self.emails.append({"to": to, "subject": subject, "body": body, "key": key, "attachments": names})
 
     def _post(self, url: str, *, content: bytes, headers: dict[str, str], timeout: float) -> httpx.Response:
         try:

@@ -154,6 +154,9 @@ class Sent(Strict):
     to: str
     contains: str | list[str] | None = None
     subject: str | None = Field(default=None, description="E-mails: the subject contains this")
+    attachments: list[str] | None = Field(
+        default=None, description="E-mails: the names of the files attached, all of them"
+    )
 
 
 class Webhook(Strict):

@@ -332,6 +332,13 @@ class Checker:
 
         check_document_effect(self, form, effect, path, context[2])
 
+    def _effect_email(
+        self, form: Form | None, scope: Scope | None, effect: Effect, path: PathKey, *_: Any
+    ) -> None:
+        from runtime.loading.email_checks import check_email_effect
+
+        check_email_effect(self, form, effect, path)
+
     # -- pieces ------------------------------------------------------------------------
 
     def recipients(

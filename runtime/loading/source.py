@@ -7,7 +7,9 @@ plain maps, lists and scalars come out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,19 @@ class SourceFile:
 
 
 def parse_text(text: str, name: str) -> SourceFile:
-    """Parse YAML/JSON text; syntax errors and duplicate keys become problems."""
+    """Parse YAML/JSON text; syntax errors and duplicate keys become problems.
+
+    The pure-Python YAML parser is slow (most of a pack's load time), and the same files
+    are read again and again — on each publish, each designer save, each runtime start —
+    so parses are remembered by text and name; each caller gets its own copy of the data
+    and problems (the positions are only read, and shared).
+    """
+    parsed = _parsed(text, name)
+    return replace(parsed, data=copy.deepcopy(parsed.data), problems=list(parsed.problems))
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str, name: str) -> SourceFile:
     source = SourceFile(name, lines=text.splitlines())
     yaml = YAML(typ="safe", pure=True)
     try:

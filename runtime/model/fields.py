@@ -347,7 +347,8 @@ Field = Annotated[
     Spec(discriminator="type"),
 ]
 
-FIELD_TYPES: tuple[str, ...] = (
+# The types of plain values: no reference to another record, user or file, nothing the system fills in.
+VALUE_TYPES: tuple[str, ...] = (
     "text",
     "long_text",
     "email",
@@ -362,6 +363,9 @@ FIELD_TYPES: tuple[str, ...] = (
     "datetime",
     "select",
     "multi_select",
+)
+FIELD_TYPES: tuple[str, ...] = (
+    *VALUE_TYPES,
     "link",
     "table",
     "user",

@@ -16,28 +16,14 @@ from pydantic import Field as Spec
 from pydantic_core import PydanticCustomError
 
 from runtime.model.common import Identifier, Label, Strict
+from runtime.model.fields import VALUE_TYPES
 
 RATE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
 PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 USER_NAME = r"^[A-Za-z0-9_.@-]{1,150}$"
 # The field types a visitor may fill: plain values, never references to other records.
-INTAKE_TYPES = (
-    "text",
-    "long_text",
-    "email",
-    "phone",
-    "url",
-    "integer",
-    "decimal",
-    "money",
-    "percent",
-    "boolean",
-    "date",
-    "datetime",
-    "select",
-    "multi_select",
-)
+INTAKE_TYPES = VALUE_TYPES
 # A literal value of `defaults` and `flag` (converted by the field, as an API value would be).
 FixedValue = str | int | float | bool | list[str] | None
 

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, model_validator
 from pydantic import Field as Spec
 from pydantic_core import PydanticCustomError
 
-from runtime.model.common import Identifier, Label, Strict
+from runtime.model.common import Identifier, Label, Labels, Strict
 from runtime.model.fields import Expression
 
 DURATION_RE = re.compile(r"^\s*(\d+\s*(wd|[mhdw])\s*)+$")
@@ -179,7 +179,60 @@ class DocumentSpec(Strict):
     store_in: Identifier
 
 
-EFFECT_KINDS = ("set", "create", "notify", "webhook", "start_approval", "transition", "assign", "document")
+# A path of fields from a record: `contact.email`, `sales_order.contact.language` (each
+# part but the last a link field, followed to the record it points at).
+FieldPath = Annotated[str, Spec(pattern=r"^[a-z][a-z0-9_]{0,39}(\.[a-z][a-z0-9_]{0,39}){0,4}$")]
+
+
+class LongLabels(Labels):
+    """Text in Chinese and English, longer than a label: an e-mail's body."""
+
+    zh: str | None = Spec(default=None, min_length=1, max_length=20000)
+    en: str | None = Spec(default=None, min_length=1, max_length=20000)
+
+
+def _long_label_from_text(value: object) -> object:
+    return {"en": value} if isinstance(value, str) else value
+
+
+LongLabel = Annotated[
+    LongLabels, BeforeValidator(_long_label_from_text, json_schema_input_type=LongLabels | str)
+]
+
+
+class EmailAddress(Strict):
+    """Where a record e-mail goes: the address in `email_field`, a path of fields from the
+    record (`contact.email`), written in the language in `language_field` (`contact.language`)."""
+
+    email_field: FieldPath
+    language_field: FieldPath | None = None
+
+
+class EmailSpec(Strict):
+    """E-mail people who are not users (a customer contact) at an address the record holds.
+
+    `message` (and `subject`, else the message's first line) are Jinja2 templates rendered
+    in each address's language; `attach` lists attachment fields of the record whose files
+    go with it (a stored document PDF).
+    """
+
+    to: Annotated[list[EmailAddress], BeforeValidator(_as_list), Spec(min_length=1)]
+    subject: Label | None = None
+    message: LongLabel
+    attach: Annotated[list[Identifier], BeforeValidator(_as_list)] = Spec(default_factory=list)
+
+
+EFFECT_KINDS = (
+    "set",
+    "create",
+    "notify",
+    "webhook",
+    "start_approval",
+    "transition",
+    "assign",
+    "document",
+    "email",
+)
 
 
 class Effect(Strict):
@@ -194,6 +247,7 @@ class Effect(Strict):
     transition: Identifier | None = None
     assign: AssignSpec | None = None
     document: DocumentSpec | None = None
+    email: EmailSpec | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Effect:

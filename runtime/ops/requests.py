@@ -10,7 +10,6 @@ logger.
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -21,13 +20,13 @@ from typing import Any
 
 from runtime.ops.health import readiness
 from runtime.ops.metrics import CONTENT_TYPE, Metrics, may_scrape, metrics_token
+from runtime.ops.request_id import REQUEST_ID
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("formloom_request_id", default=None)
 ACCESS = logging.getLogger("formloom.access")
 _GIVEN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -103,7 +102,7 @@ class OperatorRoutes:
 class JsonLines(logging.Formatter):
     """Log records as one JSON object per line, with the request id when there is one."""
 
-    FIELDS = ("request_id", "method", "route", "status", "ms", "job", "kind")
+    FIELDS = ("request_id", "method", "route", "status", "ms", "job", "kind", "key", "error")
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -225,6 +225,7 @@ def _history(
         "channel": "timer",
         "user_id": None,
         "at": now,
+        "request_id": job.request_id,
     }
     step = {"timer": job.payload["timer"], "state": instance["state"], "round": job.payload.get("round", 0)}
     changes = {}

@@ -2,7 +2,8 @@
 
 set fields · create a linked record (child rows and one record per child row included), or
 use the one its `match` finds
-· notify users · call a webhook · start an approval · take a transition · assign a user.
+· notify users · call a webhook · start an approval · take a transition · assign a user
+· e-mail an address the record holds (runtime/process/record_mail.py).
 Each runs inside the caller's transaction, so effects commit with their cause, once.
 A webhook leaves as a job (an outbox row) and is sent by a worker after the commit.
 `key`, given when a job runs the effects, makes notifications idempotent.
@@ -23,6 +24,7 @@ from runtime.process.expressions import Expr, gather, holds, value_of
 from runtime.process.matching import matching_record
 from runtime.process.notifications import notify
 from runtime.process.recipients import resolve
+from runtime.process.record_mail import send_record_email, with_labels
 from runtime.process.webhooks import switched_on
 
 if TYPE_CHECKING:
@@ -147,6 +149,7 @@ class Runner:
         users = resolve(self.conn, spec.to, self.row, self.evaluate, self.submitter)
         email = self.engine.mail if spec.email else None
         record = {**self.row, "form": self.target.form.key, "app": self.target.app.app.app}
+        record = with_labels(self.target.form.form, record)  # record.labels.status: its option's label
         notify(
             self.conn,
             users,
@@ -214,6 +217,11 @@ class Runner:
 
         assert effect.document is not None
         store_document(self.engine, self.conn, self.target, effect.document, self.actor)
+
+    def email(self, effect: Effect, key: str | None) -> None:
+        """E-mail an address the record holds (a customer contact), in its language."""
+        assert effect.email is not None
+        send_record_email(self.engine, self.conn, self.target, effect.email, self.actor, self.row, key)
 
     # -- child rows --------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ they are in it. The records service asks before a write (`before_change`, which 
 notes the values of material expressions) and after it (`after_change`, with the
 field-level diff): a material change is refused (409 `material`, in the same
 transaction, so nothing of it is kept) or, for `on_change: reapprove`, saved and the
-approval starts again (`reapprove`), its earlier decisions kept in the history.
+approval starts again (`reapprove`), its earlier decisions kept in the history. A final
+state's material keeps holding after the workflow ended there.
 """
 
 from __future__ import annotations
@@ -204,7 +205,25 @@ def _approval_hold(approval: Approval, definition: App, row: Any) -> Hold:
 
 
 def _state_hold(engine: ProcessEngine, conn: Connection, target: Target) -> Hold | None:
-    instance = engine.workflow_instance(conn, target)
+    # The record's latest workflow instance: the open one, or the one that ended when the
+    # record entered a final state, whose material holds there too (an accepted quote).
+    app, form, record_id = target.where
+    table = process_instances
+    instance = (
+        conn.execute(
+            select(table)
+            .where(
+                table.c.app == app,
+                table.c.form == form,
+                table.c.record_id == record_id,
+                table.c.kind == "workflow",
+            )
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
     if instance is None:
         return None
     workflow = engine.workflow_of(conn, target, instance)

@@ -17,11 +17,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runtime.db import write
+from runtime.ops import notify
+from runtime.ops.request_id import REQUEST_ID
 from runtime.schema.system import jobs
 
 table = jobs  # the jobs table, for callers that filter on its columns
@@ -48,6 +50,7 @@ class Job:
     due_at: dt.datetime
     attempts: int
     max_attempts: int
+    request_id: str | None = None
 
 
 def enqueue(
@@ -66,7 +69,9 @@ def enqueue(
 ) -> None:
     """Add a job unless one with the same key exists (keys make scheduling idempotent).
 
-    A cancelled job with the key is queued again with the new time and payload.
+    A cancelled job with the key is queued again with the new time and payload. The job
+    keeps the id of the request that caused it (`X-Request-ID`, or the request id of the
+    job that queued it); on PostgreSQL the transaction announces new work to the workers.
     """
     values = dict(
         kind=kind,
@@ -81,14 +86,23 @@ def enqueue(
         attempts=0,
         max_attempts=max_attempts,
         created_at=now,
+        request_id=REQUEST_ID.get(),
     )
     builder = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = builder(jobs).values(**values)
-    revived = {"status": PENDING, "due_at": due_at, "payload": payload, "attempts": 0, "last_error": None}
+    revived = {
+        "status": PENDING,
+        "due_at": due_at,
+        "payload": payload,
+        "attempts": 0,
+        "last_error": None,
+        "request_id": values["request_id"],
+    }
     # the same key again: a cancelled job comes back (a date moved back), a live or done one stays
     conn.execute(
         stmt.on_conflict_do_update(index_elements=["key"], set_=revived, where=jobs.c.status == CANCELLED)
     )
+    notify.notify(conn, notify.JOB)
 
 
 def fitted_key(key: str) -> str:
@@ -175,6 +189,31 @@ def fail(engine: Engine, job: Job, worker: str, now: dt.datetime, error: str) ->
         )
 
 
+def release(engine: Engine, claimed: list[Job], worker: str) -> int:
+    """Give claimed jobs back unrun (a worker that stops): due again at once, the attempt not counted."""
+    if not claimed:
+        return 0
+    with write(engine) as conn:
+        result = conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_([j.id for j in claimed]), jobs.c.lease_owner == worker, jobs.c.status == RUNNING
+            )
+            .values(status=PENDING, lease_owner=None, lease_expires_at=None, attempts=jobs.c.attempts - 1)
+        )
+        notify.notify(conn, notify.JOB)
+    return int(result.rowcount or 0)
+
+
+def next_due(conn: Connection) -> dt.datetime | None:
+    """When the next job falls due: the earliest pending due time or running lease expiry."""
+    pending = select(func.min(jobs.c.due_at)).where(jobs.c.status == PENDING).scalar_subquery()
+    leased = select(func.min(jobs.c.lease_expires_at)).where(jobs.c.status == RUNNING).scalar_subquery()
+    row = conn.execute(select(pending, leased)).one()
+    times = [t for t in row if t is not None]
+    return min(times) if times else None
+
+
 def add_now(
     conn: Connection, kind: str, key: str, payload: dict[str, Any], now: dt.datetime, **where: Any
 ) -> None:
@@ -195,7 +234,20 @@ def _job(row: Any) -> Job:
         due_at=row["due_at"],
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],
+        request_id=row["request_id"],
     )
 
 
-__all__ = ["Job", "LeaseLost", "add_now", "cancel", "claim", "complete", "enqueue", "fail", "table"]
+__all__ = [
+    "Job",
+    "LeaseLost",
+    "add_now",
+    "cancel",
+    "claim",
+    "complete",
+    "enqueue",
+    "fail",
+    "next_due",
+    "release",
+    "table",
+]

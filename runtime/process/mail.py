@@ -13,15 +13,34 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Literal
+from typing import Literal, Protocol
 
 Security = Literal["none", "starttls", "ssl"]
-# How the worker sends one message: (settings, to, subject, body, message key). `send` below;
-# `formloom test` passes one that keeps the message (an outbox) instead.
-Sender = Callable[["MailSettings", str, str, str, str], None]
+# A file sent with a message: (file name, content type, bytes).
+Attachment = tuple[str, str, bytes]
+
+
+class Sender(Protocol):
+    """How the worker sends one message: (settings, to, subject, body, message key), and the
+    files attached, when there are any. `send` below; `formloom test` passes one that keeps
+    the message (an outbox) instead."""
+
+    def __call__(
+        self,
+        settings: MailSettings,
+        to: str,
+        subject: str,
+        body: str,
+        message_key: str,
+        /,
+        *,
+        attachments: Sequence[Attachment] = (),
+    ) -> None: ...
+
+
 DEFAULT_PORTS = {"none": "25", "starttls": "587", "ssl": "465"}
 
 
@@ -60,8 +79,18 @@ class MailSettings:
         )
 
 
-def send(settings: MailSettings, to: str, subject: str, body: str, message_key: str) -> None:
-    """Send one plain-text message; raises on any SMTP or network failure (the job retries)."""
+def send(
+    settings: MailSettings,
+    to: str,
+    subject: str,
+    body: str,
+    message_key: str,
+    /,
+    *,
+    attachments: Sequence[Attachment] = (),
+) -> None:
+    """Send one plain-text message, with its attachments; raises on any SMTP or network
+    failure (the job retries)."""
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = to
@@ -69,6 +98,11 @@ def send(settings: MailSettings, to: str, subject: str, body: str, message_key: 
     domain = settings.sender.rpartition("@")[2] or "localhost"
     message["Message-ID"] = f"<{_safe(message_key)}@{domain}>"
     message.set_content(body)
+    for name, content_type, content in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     context = ssl.create_default_context()  # TLS always checks the server's certificate
     smtp: smtplib.SMTP
     if settings.security == "ssl":

@@ -32,6 +32,7 @@ from runtime.schema.system import notifications, users
 
 TEMPLATES = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 MAX_PAGE = 200
+LABELS = "labels"  # record.labels.status: the label of the status option, in the reader's language
 log = logging.getLogger("formloom.notifications")
 
 
@@ -45,10 +46,20 @@ def render(
     """
     text = message.text(language)
     try:
-        return TEMPLATES.from_string(text).render(record=record, **(context or {}))
+        return TEMPLATES.from_string(text).render(record=in_language(record, language), **(context or {}))
     except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
         log.warning("message template failed (%s); sent as written: %s", exc, text)
         return text
+
+
+def in_language(record: dict[str, Any], language: str) -> dict[str, Any]:
+    """The record with `labels` (option labels of its select fields, kept in both languages:
+    `{status: {zh, en}}`, see runtime/process/record_mail.py) in one language."""
+    labels = record.get(LABELS)
+    if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
+        return record
+    chosen = {k: v.get(language) or v.get("en") or v.get("zh") or "" for k, v in labels.items()}
+    return {**record, LABELS: chosen}
 
 
 def notify(

@@ -6,11 +6,16 @@ and its `done` mark together, and only while its lease is still this worker's, s
 acts exactly once however many workers run. Webhooks and e-mails reach other
 systems: they are sent at least once and carry the job key (`Idempotency-Key`
 header, Message-ID) so receivers can drop a repeat.
+
+While a job runs, `REQUEST_ID` holds the id of the request that queued it: the history
+entries it writes and the jobs it queues carry that id, and so does its log line on
+the `formloom.worker` logger (`formloom worker --log-json`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import time
@@ -23,13 +28,15 @@ import httpx
 
 from runtime.db import write
 from runtime.identity.actor import SYSTEM
-from runtime.process import automations, deadlines, jobs, mail, sweeps, timers, webhooks
+from runtime.ops.request_id import REQUEST_ID
+from runtime.process import automations, deadlines, jobs, mail, record_mail, sweeps, timers, webhooks
 from runtime.process.bulk import BulkTimers
 from runtime.process.engine import ProcessEngine
 from runtime.records.errors import NotFound
 
 WEBHOOK_TIMEOUT = 10.0
 OUTSIDE = ("webhook", "email")  # kinds that talk to other systems: sent outside any transaction
+LOG = logging.getLogger("formloom.worker")
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Worker:
         self.send_mail = send_mail or mail.send  # `formloom test` captures e-mails here
         self.stats = WorkerStats()
         self.bulk = BulkTimers(engine)
+        self.stopping: Callable[[], bool] = lambda: False  # set by a worker that can be asked to stop
 
     def run_once(self) -> int:
         """Claim one batch of due jobs and run them; answers how many were claimed."""
@@ -70,9 +78,12 @@ class Worker:
         together = [job for job in claimed if job.kind not in OUTSIDE]
         if together:
             self.run_together(together)
-        for job in claimed:
-            if job.kind in OUTSIDE:
-                self.run(job)
+        outside = [job for job in claimed if job.kind in OUTSIDE]
+        for at, job in enumerate(outside):
+            if self.stopping():  # SIGTERM: the job running finished; give back those not started
+                self.release(outside[at:])
+                break
+            self.run(job)
         return len(claimed)
 
     def run_together(self, batch: list[jobs.Job]) -> None:
@@ -97,6 +108,7 @@ class Worker:
                 finished.extend(job for job in batch if job not in alone)
                 for job in alone:
                     savepoint = conn.begin_nested()
+                    caused_by = REQUEST_ID.set(job.request_id)
                     try:
                         self._handler(job)(conn, job)
                         jobs.complete(conn, job, self.name, self.engine.now())
@@ -108,6 +120,8 @@ class Worker:
                         savepoint.rollback()
                         failed.append((job, f"{type(exc).__name__}: {exc}"))
                         continue
+                    finally:
+                        REQUEST_ID.reset(caused_by)
                     savepoint.commit()
                     finished.append(job)
         except Exception:
@@ -118,11 +132,17 @@ class Worker:
         for job in finished:
             self._count(job)
         for job, error in failed:
-            self.stats.failed += 1
-            jobs.fail(self.db, job, self.name, self.engine.now(), error)
+            self._failed(job, error)
 
     def run(self, job: jobs.Job) -> None:
         """Run one claimed job: its effects and its done mark commit together, or the job is retried."""
+        caused_by = REQUEST_ID.set(job.request_id)
+        try:
+            self._run(job)
+        finally:
+            REQUEST_ID.reset(caused_by)
+
+    def _run(self, job: jobs.Job) -> None:
         try:
             handler = self._handler(job)
             if job.kind in OUTSIDE:
@@ -137,14 +157,19 @@ class Worker:
             self.stats.lost += 1
             return
         except Exception as exc:
-            self.stats.failed += 1
-            jobs.fail(self.db, job, self.name, self.engine.now(), f"{type(exc).__name__}: {exc}")
+            self._failed(job, f"{type(exc).__name__}: {exc}")
             return
         self._count(job)
 
     def _count(self, job: jobs.Job) -> None:
         self.stats.done += 1
         self.stats.by_kind[job.kind] = self.stats.by_kind.get(job.kind, 0) + 1
+        LOG.info("job done", extra=_logged(job))
+
+    def _failed(self, job: jobs.Job, error: str) -> None:
+        self.stats.failed += 1
+        jobs.fail(self.db, job, self.name, self.engine.now(), error)
+        LOG.warning("job failed", extra={**_logged(job), "error": error})
 
     def _handler(self, job: jobs.Job) -> Callable[[Any, jobs.Job], None]:
         handler = getattr(self, f"_{job.kind}", None)
@@ -168,6 +193,10 @@ class Worker:
                 automations.ensure_schedules(self.engine, conn)
             if not self.run_once():
                 time.sleep(poll)
+
+    def release(self, claimed: list[jobs.Job]) -> int:
+        """Give back claimed jobs this worker will not run (it is stopping); answers how many."""
+        return jobs.release(self.db, claimed, self.name)
 
     # -- kinds ---------------------------------------------------------------------------
 
@@ -199,4 +228,17 @@ class Worker:
         if settings is None:
             raise RuntimeError("e-mail is not configured: set FORMLOOM_SMTP_HOST")
         payload = job.payload
-        self.send_mail(settings, payload["to"], payload["subject"], payload["body"], job.key)
+        ids = [int(i) for i in payload.get("attachments") or []]
+        if not ids:
+            self.send_mail(settings, payload["to"], payload["subject"], payload["body"], job.key)
+            return
+        with self.db.connect() as read:  # the files an `email` effect attached, read as it is sent
+            attached = record_mail.attached_files(read, self.engine.files, ids)
+        self.send_mail(
+            settings, payload["to"], payload["subject"], payload["body"], job.key, attachments=attached
+        )
+
+
+def _logged(job: jobs.Job) -> dict[str, Any]:
+    """What a job's log line says about it."""
+    return {"job": job.id, "kind": job.kind, "key": job.key, "request_id": job.request_id}

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, insert, select
 
 from runtime.db import now_of
 from runtime.identity.actor import Actor
+from runtime.ops.request_id import REQUEST_ID
 from runtime.schema.system import audit, users
 
 Record = dict[str, Any]
@@ -59,7 +60,7 @@ def _plain(row: Record) -> Record:
 def record(
     conn: Connection, app: str, form: str, record_id: int, action: str, actor: Actor, changes: dict[str, Any]
 ) -> None:
-    """Append one entry to the trail."""
+    """Append one entry to the trail (with the id of the request, or job, that made the change)."""
     conn.execute(
         insert(audit).values(
             app=app,
@@ -70,6 +71,7 @@ def record(
             user_id=actor.user_id,
             at=now_of(conn),
             changes=changes,
+            request_id=REQUEST_ID.get(),
         )
     )
 

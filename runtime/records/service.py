@@ -6,6 +6,10 @@ defaults, formulas, auto numbers, reference and uniqueness checks, duplicate
 detection, the rollups of the records linking elsewhere (runtime/records/rollups.py) and
 the audit trail always apply. Reads nest child rows and return link
 fields as `{id, display}` with a join, never a query per row.
+
+The lookups and scope checks live in runtime/records/scoped.py, the plain reads (list,
+get, history, duplicates, preview, link filters) in runtime/records/reads.py; the
+export and the writes are here.
 """
 
 from __future__ import annotations
@@ -13,16 +17,14 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, Select, and_, delete, func, select, update
 
 from runtime.expressions.to_python import CURRENT_USER
 from runtime.identity.actor import SYSTEM, Actor
 from runtime.records import audit, rollups
-from runtime.records.access import Access, access_for, reading_for
+from runtime.records.access import access_for, reading_for
 from runtime.records.compiled import CompiledApp, CompiledForm
-from runtime.records.dedup import candidates, group_keys
-from runtime.records.errors import Conflict, FieldProblem, InvalidRecord, NotFound, invalid
+from runtime.records.errors import Conflict, FieldProblem, invalid
 from runtime.records.evaluation import evaluate
 from runtime.records.export_query import (
     EXPORT_BATCH,
@@ -33,91 +35,26 @@ from runtime.records.export_query import (
     parse_export,
     too_many,
 )
-from runtime.records.file_access import attachment_access_problems, readable_file
-from runtime.records.hooks import ENGINE_WRITE, RecordHooks
-from runtime.records.integrity import LinkScope, restricting_references
-from runtime.records.link_filters import and_all, filter_condition, filters_of
+from runtime.records.hooks import ENGINE_WRITE
+from runtime.records.integrity import restricting_references
 from runtime.records.merge import apply_merge, parse_merge
-from runtime.records.preview import Preview, evaluated_record, preview_record, stored_row, without_hidden
-from runtime.records.query import apply_list_query, filter_clause, list_order, parse_list_query
+from runtime.records.query import filter_clause, list_order
 from runtime.records.reader import Row, reader_for
-from runtime.records.store import Clock, Store, computing, expect_version
+from runtime.records.reads import RecordReads
+from runtime.records.store import computing, expect_version
 from runtime.records.visibility import Visibility
 from runtime.records.writer import Prepared, prepare
-from runtime.schema.types import utcnow
 
 MAX_BULK = 1000
 
 
-class RecordsService:
-    """Reads and writes records of the loaded apps, for an actor."""
+class RecordsService(RecordReads):
+    """Reads and writes records of the loaded apps, for an actor.
 
-    def __init__(self, engine: Engine, apps: Iterable[CompiledApp], clock: Clock = utcnow) -> None:
-        self.engine = engine
-        self.apps = {a.app.app: a for a in apps}
-        self.clock = clock
-        self.store = Store(engine, clock)
-        self.hooks: RecordHooks | None = None
+    The plain reads come from `RecordReads`, the lookups and scope checks from `ScopedRecords`.
+    """
 
-    def resolve(self, app_key: str, form_key: str) -> tuple[CompiledApp, CompiledForm]:
-        """The compiled app and top-level form; NotFound when either is unknown."""
-        app = self.apps.get(app_key)
-        if app is None or form_key not in app.forms:
-            raise NotFound("form", f"{app_key}/{form_key}")
-        return app, app.forms[form_key]
-
-    def access(self, app_key: str, form_key: str, actor: Actor) -> Access:
-        """The actor's access to a form."""
-        return access_for(self.resolve(app_key, form_key)[1], actor)
-
-    # -- reads -----------------------------------------------------------------------
-
-    def list_page(
-        self,
-        app_key: str,
-        form_key: str,
-        params: Iterable[tuple[str, str]],
-        actor: Actor = SYSTEM,
-        condition: ColumnElement[bool] | None = None,
-        *,
-        children: bool = True,
-    ) -> dict[str, Any]:
-        """A page of the records the actor may read, filtered and sorted, with `next_offset`.
-
-        `condition` narrows it further (a link's filter, for a picker); without `children`
-        the records come without their child rows (one statement fewer per table field)."""
-        app, form = self.resolve(app_key, form_key)
-        access = access_for(form, actor)
-        access.require("read")
-        dialect, now = self.engine.dialect.name, self.clock()
-        query = parse_list_query(form, params, reading_for(app, form, actor, dialect, now))
-        scope = and_all([access.condition("read", dialect, now), condition])
-        reader = reader_for(app, form)
-        stmt = apply_list_query(form, reader, reader.select(), query, dialect, scope)
-        with self.engine.connect() as conn, computing(query.where is not None):
-            if children:
-                records = Visibility(self, app, actor).read(conn, form, stmt)
-            else:
-                rows = conn.execute(stmt).all()
-                records = Visibility(self, app, actor).shape(conn, form, [reader.to_json(r) for r in rows])
-            total = None
-            if query.count:
-                counted = (
-                    select(func.count()).select_from(form.table).where(filter_clause(form, query, dialect))
-                )
-                if scope is not None:
-                    counted = counted.where(scope)
-                total = conn.execute(counted).scalar_one()
-        more = len(records) > query.limit
-        page: dict[str, Any] = {
-            "items": records[: query.limit],
-            "limit": query.limit,
-            "offset": query.offset,
-            "next_offset": query.offset + query.limit if more else None,
-        }
-        if total is not None:
-            page["total"] = total
-        return page
+    # -- related lists and export ----------------------------------------------------
 
     def related_page(
         self,
@@ -197,100 +134,6 @@ class RecordsService:
                     raise too_many(sent)
                 for record in records:
                     yield export_row(columns, record, zone)
-
-    def get(self, app_key: str, form_key: str, record_id: int, actor: Actor = SYSTEM) -> Row:
-        """One record with its child rows; 404 when it is outside the actor's scope."""
-        app, form = self.resolve(app_key, form_key)
-        access_for(form, actor).require("read")
-        with self.engine.connect() as conn:
-            return self._visible_one(conn, app, form, record_id, actor)
-
-    def history(self, app_key: str, form_key: str, record_id: int, actor: Actor = SYSTEM) -> list[Row]:
-        """The audit trail of a record the actor may read, without hidden fields."""
-        app, form = self.resolve(app_key, form_key)
-        access = access_for(form, actor)
-        access.require("read")
-        with self.engine.connect() as conn:
-            self._in_scope(conn, form, record_id, access, "read")
-            entries = audit.history(conn, app.app.app, form.key, record_id, access.hidden)
-            return Visibility(self, app, actor).history(conn, form, entries)
-
-    def duplicates_of(self, app_key: str, form_key: str, record_id: int, actor: Actor = SYSTEM) -> list[Row]:
-        """Records the actor may read that match this record in some duplicate group."""
-        app, form = self.resolve(app_key, form_key)
-        access = access_for(form, actor)
-        access.require("read")
-        with self.engine.connect() as conn:
-            self._in_scope(conn, form, record_id, access, "read")
-            stored = self.store.stored_row(conn, form, record_id)
-            if not form.form.duplicates:
-                return []
-            found = candidates(conn, form, group_keys(form, stored), exclude=record_id)
-            return Visibility(self, app, actor).read_ids(conn, form, self._readable(conn, access, found))
-
-    def preview(
-        self, app_key: str, form_key: str, data: Any, actor: Actor, record_id: int | None = None
-    ) -> Preview:
-        """A live preview of a record being entered (or of `record_id` being edited); writes nothing."""
-        app, form = self.resolve(app_key, form_key)
-        access = access_for(form, actor)
-        access.require("create" if record_id is None else "update")
-        restricted = self._restricted(app, form, access, creating=record_id is None)
-        token = CURRENT_USER.set(actor.user_id)
-        try:
-            with self.engine.connect() as conn:
-                stored = None
-                if record_id is not None:
-                    self._in_scope(conn, form, record_id, access, "update")
-                    stored = stored_row(conn, form, record_id)
-                found = preview_record(
-                    conn, app, form, data if isinstance(data, dict) else {}, actor, restricted, stored
-                )
-        finally:
-            CURRENT_USER.reset(token)
-        return without_hidden(found, access.hidden)
-
-    def link_filter(
-        self,
-        app_key: str,
-        form_key: str,
-        field: str,
-        data: Any,
-        actor: Actor,
-        record_id: int | None = None,
-        row: int | None = None,
-    ) -> ColumnElement[bool] | None:
-        """The `filter` of link field `field` (`table.field` in child rows) as SQL on the
-        linked form, for the record being entered: `data` as a save would compute it (over
-        `record_id` when editing), and row `row` of the table. None without a filter."""
-        app, form = self.resolve(app_key, form_key)
-        table, _, column = field.partition(".")
-        owner = form.children.get(table) if column else form
-        found = filters_of(owner).get(column or field) if owner is not None else None
-        if found is None:
-            return None
-        dialect, now = self.engine.dialect.name, self.clock()
-        token = CURRENT_USER.set(actor.user_id)
-        try:
-            if not found.checked.outer:
-                return filter_condition(app, found, None, None, dialect, now)
-            access = access_for(form, actor)
-            access.require("read")
-            restricted = self._restricted(app, form, access, creating=record_id is None)
-            with self.engine.connect() as conn:
-                stored = None
-                if record_id is not None:
-                    self._in_scope(conn, form, record_id, access, "read")
-                    stored = stored_row(conn, form, record_id)
-                entered = data if isinstance(data, dict) else {}
-                record = evaluated_record(conn, app, form, entered, actor, restricted, stored)
-            if not column:
-                return filter_condition(app, found, record, None, dialect, now)
-            rows = record.get(table)
-            own = rows[row] if isinstance(rows, list) and row is not None and 0 <= row < len(rows) else {}
-            return filter_condition(app, found, own, record, dialect, now)
-        finally:
-            CURRENT_USER.reset(token)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -545,141 +388,3 @@ class RecordsService:
                     conn, app.app.app, form.key, merged, "merged_into", actor, {"merged_into": record_id}
                 )
             return Visibility(self, app, actor).shape(conn, form, [after])[0]
-
-    # -- files -------------------------------------------------------------------------
-
-    def file(self, public_id: str, actor: Actor = SYSTEM) -> dict[str, Any]:
-        """The stored row of a file the actor may read (runtime/records/file_access.py); else 404."""
-        with self.engine.connect() as conn:
-            return readable_file(
-                conn, self.apps.values(), actor, public_id, self.engine.dialect.name, self.clock()
-            )
-
-    def check_attachable(
-        self,
-        conn: Connection,
-        form: CompiledForm,
-        values: dict[str, Any],
-        actor: Actor,
-        record_id: int,
-        path: str,
-    ) -> None:
-        """422 unless `actor` may attach every file in `values` (public ids become stored ids in place).
-
-        For values the process engine writes on a caller's behalf (a workflow action's
-        `fields`): the engine itself may attach any file, its caller only what they may read.
-        """
-        problems = self._attachable(conn, form, [(path, Prepared(values=values))], actor, record_id)
-        if problems:
-            raise InvalidRecord(problems)
-
-    def _attachable(
-        self,
-        conn: Connection,
-        form: CompiledForm,
-        items: list[tuple[str, Prepared]],
-        actor: Actor,
-        own_id: int | None = None,
-    ) -> list[FieldProblem]:
-        """Files a write attaches: public ids become stored ids; files the actor may not read are refused."""
-        dialect, now = self.engine.dialect.name, self.clock()
-        return attachment_access_problems(conn, self.apps.values(), form, items, actor, dialect, now, own_id)
-
-    # -- scope -------------------------------------------------------------------------
-
-    def require_in_scope(
-        self, conn: Connection, form: CompiledForm, record_id: int, actor: Actor, operation: str
-    ) -> None:
-        """403 unless the actor may do `operation` on the form; 404 unless the record is in scope."""
-        access = access_for(form, actor)
-        access.require(operation)
-        self._in_scope(conn, form, record_id, access, operation)
-
-    def visible(
-        self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int, actor: Actor
-    ) -> Row:
-        """The record as the actor may see it."""
-        return self._visible_one(conn, app, form, record_id, actor)
-
-    def locked_fields(self, app_key: str, form_key: str, actor: Actor, *, creating: bool) -> set[str]:
-        """The fields `actor` may not write (read-only or hidden for them, a workflow's state)."""
-        app, form = self.resolve(app_key, form_key)
-        return set(self._restricted(app, form, access_for(form, actor), creating=creating))
-
-    def _restricted(
-        self, app: CompiledApp, form: CompiledForm, access: Access, *, creating: bool = False
-    ) -> dict[str, str]:
-        """Fields the actor may not write; a workflow's state field moves only by transitions.
-
-        The engine writes states; system callers (imports, demo data) may give the state
-        a record is created in, never change it afterwards.
-        """
-        found = _restricted(access)
-        state = self.hooks.state_field(app, form) if self.hooks is not None else None
-        trusted = ENGINE_WRITE.get() or (creating and access.actor.system)
-        if state is not None and not trusted:
-            found.setdefault(state, "read_only")
-        return found
-
-    def _links_for(self, actor: Actor) -> LinkScope | None:
-        """The writer's read scope on linked forms; None for the engine's and the system's writes."""
-        if actor.admin or ENGINE_WRITE.get():
-            return None
-        dialect, now = self.engine.dialect.name, self.clock()
-        return lambda target: access_for(target, actor).condition("read", dialect, now)
-
-    def _unlocked(
-        self,
-        conn: Connection,
-        app: CompiledApp,
-        form: CompiledForm,
-        record_id: int,
-        *,
-        deleting: bool = False,
-    ) -> None:
-        if self.hooks is not None and not ENGINE_WRITE.get():
-            self.hooks.ensure_unlocked(conn, app, form, record_id, deleting=deleting)
-
-    def _in_scope(
-        self, conn: Connection, form: CompiledForm, record_id: int, access: Access, operation: str
-    ) -> None:
-        """404 unless the record exists within the actor's scope for the operation."""
-        condition = access.condition(operation, self.engine.dialect.name, self.clock())
-        stmt = select(form.table.c.id).where(form.table.c.id == record_id)
-        if condition is not None:
-            stmt = stmt.where(condition)
-        if conn.execute(stmt).first() is None:
-            raise NotFound(form.key, record_id)
-
-    def _readable(self, conn: Connection, access: Access, ids: list[int]) -> list[int]:
-        if not ids:
-            return []
-        condition = access.condition("read", self.engine.dialect.name, self.clock())
-        if condition is None:
-            return ids
-        if not access.can("read"):
-            return []
-        table = access.form.table
-        found = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids), condition)).scalars())
-        return [i for i in ids if i in found]
-
-    def _visible_one(
-        self, conn: Connection, app: CompiledApp, form: CompiledForm, record_id: int, actor: Actor
-    ) -> Row:
-        access = access_for(form, actor)
-        self._in_scope(conn, form, record_id, access, "read")
-        return Visibility(self, app, actor).read_ids(conn, form, [record_id])[0]
-
-
-def _restricted(access: Access) -> dict[str, str]:
-    """Fields the actor may not write: hidden ones are unknown to them, read-only ones refused.
-
-    Fields of a table field's rows are named `table.field`.
-    """
-    found = {key: "read_only" for key in access.read_only}
-    found.update({key: "unknown_field" for key in access.hidden})
-    for table, child in access.form.children.items():
-        rows = access_for(child, access.actor)
-        found.update({f"{table}.{key}": "read_only" for key in rows.read_only})
-        found.update({f"{table}.{key}": "unknown_field" for key in rows.hidden})
-    return found

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from runtime.model import App
+from runtime.ops import notify
 from runtime.schema.system import apps as apps_table
 from runtime.schema.system import definition_versions
 from runtime.schema.types import utcnow
@@ -74,7 +75,11 @@ def history(conn: Connection, app_key: str | None = None, limit: int | None = No
 
 
 def record(conn: Connection, app: App, plan: Any, author: str | None) -> int:
-    """Record a published version and make it current; answers its id."""
+    """Record a published version and make it current; answers its id.
+
+    On PostgreSQL the transaction also announces the publish (NOTIFY): every server and
+    worker listening follows it as soon as it commits.
+    """
     digest = content_hash(app)
     now = utcnow()
     version_id = conn.execute(
@@ -101,4 +106,5 @@ def record(conn: Connection, app: App, plan: Any, author: str | None) -> int:
         conn.execute(update(apps_table).where(apps_table.c.key == app.app).values(**row))
     else:
         conn.execute(insert(apps_table).values(key=app.app, **row))
+    notify.notify(conn, notify.PUBLISH)
     return int(version_id)

@@ -111,6 +111,7 @@ audit = Table(
     Column("user_id", ID, nullable=True),
     Column("at", UTCDateTime(), nullable=False),
     Column("changes", json_type(), nullable=False),
+    Column("request_id", String(64), nullable=True),  # X-Request-ID of the change's request
     Index("ix_formloom_audit_record", "app", "form", "record_id"),
 )
 
@@ -238,6 +239,7 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
+    Column("request_id", String(64), nullable=True),  # X-Request-ID of the request that queued it
     Index("ix_formloom_jobs_due", "status", "due_at"),
 )
 

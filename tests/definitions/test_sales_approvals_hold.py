@@ -13,20 +13,18 @@ Figures come from the requirement sheet (/work/shared/SALES_PACK.md) and the pac
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from runtime.boot import Runtime, start
+from runtime.boot import Runtime
 from runtime.loading.loader import load_pack
 from runtime.model.calendar import add_workdays
 from runtime.process.engine import engine_for
 from runtime.process.worker import Worker
-from runtime.seed import demo_file, seed_demo, seed_users
-from tests.support import SALES, ManualClock, user_token
+from tests.definitions.sales_pack import as_user
+from tests.support import SALES, ManualClock
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 START = dt.datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI)  # Wednesday, the eve of National Day
@@ -38,23 +36,7 @@ def clock() -> ManualClock:
     return ManualClock(START.astimezone(dt.UTC))
 
 
-@pytest.fixture
-def sales(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Runtime]:
-    runtime = start([SALES], db_url, tmp_path / "files", clock=clock)
-    people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert people is not None and data is not None
-    seed_users(runtime.service, people)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
-
-
 # -- helpers -------------------------------------------------------------------------------
-
-
-def as_user(runtime: Runtime, username: str) -> TestClient:
-    token = user_token(runtime.engine, username, ())
-    return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
 
 
 def act(client: TestClient, form: str, record: int, action: str) -> dict[str, Any]:

@@ -8,28 +8,13 @@ sent it, in Chinese with the company's letterhead; a contract renders from the t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from io import BytesIO
-from pathlib import Path
 
-import pytest
 from pypdf import PdfReader
 
-from runtime.boot import Runtime, start
-from runtime.seed import demo_file, seed_demo, seed_users
-from tests.definitions.test_sales_process import act, as_user
-from tests.support import SALES
-
-
-@pytest.fixture
-def sales(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = start([SALES], db_url, tmp_path / "files")
-    people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert people is not None and data is not None
-    seed_users(runtime.service, people)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
+from runtime.boot import Runtime
+from tests.definitions.sales_pack import as_user
+from tests.definitions.test_sales_process import act
 
 
 def test_sending_a_quote_keeps_the_pdf_the_customer_receives(sales: Runtime) -> None:

@@ -5,38 +5,16 @@ lead of a company that is already an account uses that account and its contact."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
-
-from runtime.boot import Runtime, start
+from runtime.boot import Runtime
 from runtime.db import write
 from runtime.identity.actor import SYSTEM
 from runtime.identity.directory import user_id_of
-from runtime.seed import demo_file, seed_demo, seed_users
+from tests.definitions.sales_pack import as_user
 from tests.definitions.test_sales_scoring import WEBINAR_LEAD
-from tests.support import SALES, user_token
 
 HUAXIN = "上海华信精密制造有限公司"
-
-
-@pytest.fixture
-def sales(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    runtime = start([SALES], db_url, tmp_path / "files")
-    people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert people is not None and data is not None
-    seed_users(runtime.service, people)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
-
-
-def as_user(runtime: Runtime, username: str) -> TestClient:
-    token = user_token(runtime.engine, username, ())
-    return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
 
 
 def one(runtime: Runtime, form: str, **where: str) -> dict[str, Any]:

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
-from runtime.boot import start
 from runtime.records.errors import InvalidRecord
-from runtime.seed import demo_file, seed_demo, seed_users
-from tests.support import SALES, user_token
-
-
-@pytest.fixture
-def demo(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    runtime = start([SALES], db_url, tmp_path / "files")
-    users, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert users is not None and data is not None
-    seed_users(runtime.service, users)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
+from tests.support import user_token
 
 
 def client_for(runtime, username: str, role: str) -> TestClient:  # type: ignore[no-untyped-def]
@@ -29,8 +14,8 @@ def client_for(runtime, username: str, role: str) -> TestClient:  # type: ignore
     return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_the_demo_contract_has_its_lines_and_milestones(demo) -> None:  # type: ignore[no-untyped-def]
-    contract = demo.service.list_page("sales", "contract", [])["items"][0]
+def test_the_demo_contract_has_its_lines_and_milestones(sales) -> None:  # type: ignore[no-untyped-def]
+    contract = sales.service.list_page("sales", "contract", [])["items"][0]
     assert contract["number"].startswith("CT-") and contract["status"] == "draft"
     assert [line["line_total"] for line in contract["lines"]] == ["187200.00", "162000.00"]
     milestones = contract["milestones"]
@@ -38,10 +23,10 @@ def test_the_demo_contract_has_its_lines_and_milestones(demo) -> None:  # type: 
     assert sum(float(m["amount"]) for m in milestones) == pytest.approx(float(contract["amount"]))
 
 
-def test_milestone_percentages_cannot_exceed_100(demo) -> None:  # type: ignore[no-untyped-def]
-    contract = demo.service.list_page("sales", "contract", [])["items"][0]
+def test_milestone_percentages_cannot_exceed_100(sales) -> None:  # type: ignore[no-untyped-def]
+    contract = sales.service.list_page("sales", "contract", [])["items"][0]
     with pytest.raises(InvalidRecord) as caught:
-        demo.service.update(
+        sales.service.update(
             "sales",
             "contract",
             contract["id"],
@@ -50,8 +35,8 @@ def test_milestone_percentages_cannot_exceed_100(demo) -> None:  # type: ignore[
     assert [(p.field, p.code) for p in caught.value.problems] == [("milestones", "rule")]
 
 
-def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-def]
-    service = demo.service
+def test_order_tasks_and_payment_plan(sales) -> None:  # type: ignore[no-untyped-def]
+    service = sales.service
     contract = service.list_page("sales", "contract", [])["items"][0]
     order = service.create(
         "sales",
@@ -94,15 +79,15 @@ def test_order_tasks_and_payment_plan(demo) -> None:  # type: ignore[no-untyped-
     assert paid["status"] == "partly_paid"  # an automatic transition follows the paid amount
 
     # The rep owns the order, not the tasks: they read its tasks, and a colleague's rep does not.
-    tasks = client_for(demo, "li.rep", "sales_rep").get("/api/v1/sales/fulfilment_task").json()["items"]
+    tasks = client_for(sales, "li.rep", "sales_rep").get("/api/v1/sales/fulfilment_task").json()["items"]
     assert sorted(t["kind"] for t in tasks) == ["finance", "logistics", "production", "purchasing"]
-    other = client_for(demo, "zhou.rep", "sales_rep")
+    other = client_for(sales, "zhou.rep", "sales_rep")
     assert other.get("/api/v1/sales/fulfilment_task").json()["items"] == []
     # Reps read their payment milestones but cannot change them; finance can.
-    rep = client_for(demo, "li.rep", "sales_rep")
+    rep = client_for(sales, "li.rep", "sales_rep")
     assert [m["id"] for m in rep.get("/api/v1/sales/payment_milestone").json()["items"]] == [milestone["id"]]
     assert rep.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={}).status_code == 403
-    finance = client_for(demo, "zheng.finance", "finance")
+    finance = client_for(sales, "zheng.finance", "finance")
     refused = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"status": "paid"})
     assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "read_only"
     typed = finance.patch(f"/api/v1/sales/payment_milestone/{milestone['id']}", json={"paid_amount": "1"})

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 
-from runtime.boot import start
-from runtime.seed import demo_file, seed_demo, seed_users
-from tests.support import SALES, user_token
+from tests.support import user_token
 
 # Operations each role may take on each form (list = read, post = create, patch = update, delete).
 MATRIX = {
@@ -90,25 +85,14 @@ DEMO_USER = {
 }
 
 
-@pytest.fixture
-def demo(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    runtime = start([SALES], db_url, tmp_path / "files")
-    users, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert users is not None and data is not None
-    seed_users(runtime.service, users)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
-
-
 def client_for(runtime, role: str) -> TestClient:  # type: ignore[no-untyped-def]
     token = user_token(runtime.engine, DEMO_USER[role], (role,))
     return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_each_role_may_do_exactly_what_the_pack_grants(demo) -> None:  # type: ignore[no-untyped-def]
+def test_each_role_may_do_exactly_what_the_pack_grants(sales) -> None:  # type: ignore[no-untyped-def]
     for role in sorted(MATRIX):
-        check_role(demo, role)
+        check_role(sales, role)
 
 
 def check_role(runtime, role: str) -> None:  # type: ignore[no-untyped-def]
@@ -126,12 +110,12 @@ def check_role(runtime, role: str) -> None:  # type: ignore[no-untyped-def]
             assert (deleted.status_code != 403) == ("d" in allowed), (role, form, "delete")
 
 
-def test_scopes_and_hidden_fields(demo) -> None:  # type: ignore[no-untyped-def]
+def test_scopes_and_hidden_fields(sales) -> None:  # type: ignore[no-untyped-def]
     counts = {
-        role: len(client_for(demo, role).get("/api/v1/sales/lead").json()["items"])
+        role: len(client_for(sales, role).get("/api/v1/sales/lead").json()["items"])
         for role in ("sales_rep", "sales_manager", "sales_director")
     }
     assert 0 < counts["sales_rep"] <= counts["sales_manager"] <= counts["sales_director"] == 6
-    product = client_for(demo, "sales_rep").get("/api/v1/sales/product").json()["items"][0]
+    product = client_for(sales, "sales_rep").get("/api/v1/sales/product").json()["items"][0]
     assert "unit_cost" not in product and "list_price" in product
-    assert "unit_cost" in client_for(demo, "sales_director").get("/api/v1/sales/product").json()["items"][0]
+    assert "unit_cost" in client_for(sales, "sales_director").get("/api/v1/sales/product").json()["items"][0]

@@ -10,22 +10,21 @@ four fulfilment tasks; a payment milestone is reminded, goes overdue and escalat
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from runtime.boot import Runtime, start
+from runtime.boot import Runtime
 from runtime.db import write
 from runtime.identity.directory import user_id_of
 from runtime.process.engine import engine_for
 from runtime.process.worker import Worker
 from runtime.schema.system import notifications, users
-from runtime.seed import demo_file, seed_demo, seed_users
+from tests.definitions.sales_pack import as_user
 from tests.definitions.test_sales_scoring import WEBINAR_LEAD
-from tests.support import SALES, ManualClock, user_token
+from tests.support import ManualClock
 
 START = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
 
@@ -33,22 +32,6 @@ START = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
-
-
-@pytest.fixture
-def sales(db_url: str, tmp_path: Path, clock: ManualClock):  # type: ignore[no-untyped-def]
-    runtime = start([SALES], db_url, tmp_path / "files", clock=clock)
-    people, data = demo_file(SALES, "users.yaml"), demo_file(SALES)
-    assert people is not None and data is not None
-    seed_users(runtime.service, people)
-    seed_demo(runtime.service, "sales", data)
-    yield runtime
-    runtime.engine.dispose()
-
-
-def as_user(runtime: Runtime, username: str) -> TestClient:
-    token = user_token(runtime.engine, username, ())
-    return TestClient(runtime.api, headers={"Authorization": f"Bearer {token}"})
 
 
 def uid(runtime: Runtime, username: str) -> int:
@@ -112,7 +95,14 @@ def test_a_lead_reaches_mql_is_handed_off_reminded_escalated_and_converted(
 
     reassigned = act(manager, "lead", lead["id"], "reassign", values={"owner": uid(sales, "li.rep")})
     assert reassigned["status"] == "sql"
-    rep.patch(f"/api/v1/sales/lead/{lead['id']}", json={"last_contacted_at": clock.now.isoformat()})
+    # following up is logging an activity on the lead: its last_contacted_at is a rollup
+    call = rep.post(
+        "/api/v1/sales/activity", json={"kind": "call", "lead": lead["id"], "summary": "首次电话沟通"}
+    )
+    assert call.status_code == 201, call.text
+    assert (
+        rep.get(f"/api/v1/sales/lead/{lead['id']}").json()["last_contacted_at"] == call.json()["occurred_at"]
+    )
     before = len(inbox_of(sales)["li.rep"])
     clock.now = START + dt.timedelta(hours=60)
     run_due(sales)
@@ -150,9 +140,22 @@ def test_opportunity_stages_need_the_spin_notes_and_set_the_probability(sales: R
         f"/api/v1/sales/opportunity/{opportunity['id']}",
         json={"situation": "s", "problem": "p", "implication": "i", "need_payoff": "n"},
     )
-    probabilities = [
-        act(rep, "opportunity", opportunity["id"], a)["probability"]
-        for a in ("propose_solution", "present", "negotiate", "win")
+    probabilities = [act(rep, "opportunity", opportunity["id"], "propose_solution")["probability"]]
+    # presenting needs a solution, negotiating a presentation held
+    blocked = rep.post(f"/api/v1/sales/opportunity/{opportunity['id']}/transitions/present")
+    assert blocked.status_code == 422 and "solution" in blocked.json()["errors"][0]["message"]
+    made = rep.post("/api/v1/sales/solution", json={"name": "方案", "opportunity": opportunity["id"]})
+    assert made.status_code == 201, made.text
+    probabilities.append(act(rep, "opportunity", opportunity["id"], "present")["probability"])
+    blocked = rep.post(f"/api/v1/sales/opportunity/{opportunity['id']}/transitions/negotiate")
+    assert blocked.status_code == 422 and "presentation" in blocked.json()["errors"][0]["message"]
+    demo = rep.post(
+        "/api/v1/sales/presentation",
+        json={"title": "演示", "opportunity": opportunity["id"], "scheduled_at": "2026-11-30T02:00:00Z"},
+    ).json()
+    act(rep, "presentation", demo["id"], "hold", values={"outcome": "positive", "feedback": "ok"})
+    probabilities += [
+        act(rep, "opportunity", opportunity["id"], a)["probability"] for a in ("negotiate", "win")
     ]
     assert probabilities == ["0.300000", "0.500000", "0.700000", "1.000000"]
 

@@ -186,15 +186,16 @@ def test_values_at_the_edges_of_their_columns_answer_422(sales: tuple[Runtime, T
     refused(client.get("/api/v1/sales/account", params={"version__in": f"1,{2**31}"}), "query.version__in")
     assert client.get("/api/v1/sales/account", params={"version": str(2**31 - 1)}).status_code == 200
     # a moment no time zone can show broke exports in the app's zone (+08:00)
-    lead = {"company": "X", "contact_name": "Y", "source": "webinar", "email": "a@b.cn"}
+    opportunity = client.get("/api/v1/sales/opportunity").json()["items"][0]["id"]
+    demo = {"title": "X", "opportunity": opportunity}
     for moment in ("9999-12-31T23:30:00Z", "0001-01-01T00:00:00+05:00"):
-        answer = client.post("/api/v1/sales/lead", json={**lead, "last_contacted_at": moment})
-        refused(answer, "last_contacted_at")
+        answer = client.post("/api/v1/sales/presentation", json={**demo, "scheduled_at": moment})
+        refused(answer, "scheduled_at")
     refused(
         client.get("/api/v1/sales/lead", params={"created_at": "0001-01-01T00:00:00+05:00"}),
         "query.created_at",
     )
-    made = client.post("/api/v1/sales/lead", json={**lead, "last_contacted_at": "9999-12-30T23:59:59Z"})
+    made = client.post("/api/v1/sales/presentation", json={**demo, "scheduled_at": "9999-12-30T23:59:59Z"})
     assert made.status_code == 201, made.text
     for kind in ("csv", "xlsx"):
-        assert client.get(f"/api/v1/sales/lead/export.{kind}").status_code == 200
+        assert client.get(f"/api/v1/sales/presentation/export.{kind}").status_code == 200

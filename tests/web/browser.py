@@ -45,7 +45,7 @@ def signed_in(
 ) -> Iterator[Session]:
     """A fresh browser context signed in as `username` through the sign-in form."""
     ctx = chromium.new_context(locale="zh-CN", **context)
-    ctx.set_default_timeout(10_000)
+    ctx.set_default_timeout(30_000)  # generous: the suite must pass on a loaded machine
     session = Session(ctx.new_page(), server, username)
     session.go("/")
     session.page.fill("#username", username)

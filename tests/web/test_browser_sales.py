@@ -1,4 +1,5 @@
-"""The sales pack in a real browser: a rep, a manager and a director work a lead to an approved quote.
+"""The sales pack in a real browser: a rep, a manager and a director work a lead to an approved
+quote; finance invoices a milestone, records the payment, allocates it and balances the statement.
 
 Each step is what a person does with the mouse or keyboard on the generated pages;
 outcomes are checked in the database through the records service. Every page must
@@ -274,3 +275,102 @@ def test_an_approved_quote_raised_from_45_to_70_percent_goes_back_to_approval_an
         expect(done.first).to_be_visible()
         assert done.count() == 2, "the manager decided this quote twice: before and after the change"
         manager.shot("inbox-done-manager")
+
+
+STATEMENT_COMPANY = "Browser Statement Co"
+
+
+def an_order_with_one_milestone(server: LiveServer) -> tuple[int, int]:
+    """An account with an order whose payment plan is one milestone of 11,300.00 (the order's
+    set-up makes it); answers the account and the milestone."""
+    service = server.runtime.service
+    manager = user_id(server, "qian.manager")
+    account = service.create("sales", "account", {"name": STATEMENT_COMPANY, "owner": manager})["id"]
+    order = service.create(
+        "sales",
+        "sales_order",
+        {
+            "account": account,
+            "owner": manager,
+            "amount": "11300",
+            "milestones": [
+                {"name": "浏览器测试全款", "percent": 1, "amount": "11300", "due_date": "2027-06-30"}
+            ],
+        },
+    )
+    [milestone] = records(server, "payment_milestone", f"sales_order == {order['id']}")
+    return int(account), int(milestone["id"])
+
+
+def take(session: Session, action: str) -> None:
+    """Take a workflow action that asks for nothing, from the record page."""
+    session.page.click(f'button[data-action="{action}"]')
+    session.page.wait_for_url(re.compile(rf"done={action}"))
+
+
+def test_finance_invoices_a_milestone_allocates_the_payment_and_the_statement_balances_to_zero(
+    chromium: Any, live_server: LiveServer
+) -> None:
+    account_id, milestone_id = an_order_with_one_milestone(live_server)
+    with signed_in(chromium, live_server, "zheng.finance") as finance:
+        page = finance.page
+
+        # The invoice: 10,000.00 + 13 % VAT = 11,300.00, for the milestone.
+        finance.go("/app/sales/invoice/new")
+        pick(page, "account", "Browser Statement", STATEMENT_COMPANY)
+        pick(page, "payment_milestone", "浏览器测试", "浏览器测试全款")
+        page.fill('[id="in-buyer_title"]', STATEMENT_COMPANY)
+        page.fill('[id="in-buyer_tax_id"]', "91310000MA1FL8XQ3K")
+        page.fill('[id="in-amount_excl_tax"]', "10,000")
+        expect(page.locator('output[data-live="amount"]')).to_have_text("¥11,300.00")
+        finance.shot("invoice-form")
+        page.click("button[type=submit]:has-text('保存')")
+        page.wait_for_url(re.compile(r"/app/sales/invoice/\d+\?saved=1"))
+        invoice_id = int(re.findall(r"/invoice/(\d+)", page.url)[0])
+        take(finance, "confirm_tax_details")
+        take(finance, "issue")
+        finance.shot("invoice-issued")
+        [invoice] = records(live_server, "invoice", f"id == {invoice_id}")
+        assert (invoice["status"], invoice["amount"], invoice["tax_confirmed_by"]["display"]) == (
+            "issued",
+            "11300.00",
+            "郑财务",
+        )
+
+        # The customer's payment.
+        finance.go("/app/sales/payment/new")
+        pick(page, "account", "Browser Statement", STATEMENT_COMPANY)
+        page.fill('[id="in-amount"]', "11,300")
+        page.fill('[id="in-reference"]', "CMB-BROWSER-0001")
+        page.click("button[type=submit]:has-text('保存')")
+        page.wait_for_url(re.compile(r"/app/sales/payment/\d+\?saved=1"))
+        payment_id = int(re.findall(r"/payment/(\d+)", page.url)[0])
+        take(finance, "confirm")
+        [payment] = records(live_server, "payment", f"id == {payment_id}")
+        assert (payment["status"], payment["unallocated"]) == ("confirmed", "11300.00")
+
+        # Allocated (核销) to the milestone and its invoice.
+        finance.go("/app/sales/payment_allocation/new")
+        pick(page, "payment", payment["number"], payment["number"])
+        pick(page, "payment_milestone", "浏览器测试", "浏览器测试全款")
+        pick(page, "invoice", invoice["number"], invoice["number"])
+        page.fill('[id="in-amount"]', "11,300")
+        finance.shot("allocation-form")
+        page.click("button[type=submit]:has-text('保存')")
+        page.wait_for_url(re.compile(r"/app/sales/payment_allocation/\d+\?saved=1"))
+        [milestone] = records(live_server, "payment_milestone", f"id == {milestone_id}")
+        assert (milestone["status"], milestone["balance"]) == ("paid", "0.00")
+
+        # The account's statement: invoiced 11,300 − received 11,300 = 0, nothing unallocated.
+        finance.go(f"/app/sales/account/{account_id}")
+        finance.shot("account-statement")
+        expect(page.locator('[data-show="invoiced_total"] dd')).to_have_text("¥11,300.00")
+        expect(page.locator('[data-show="received_total"] dd')).to_have_text("¥11,300.00")
+        expect(page.locator('[data-show="statement_balance"] dd')).to_have_text("¥0.00")
+        expect(page.locator('[data-show="unallocated_total"] dd')).to_have_text("¥0.00")
+    [account] = records(live_server, "account", f"id == {account_id}")
+    assert (account["statement_balance"], account["unallocated_total"], account["receivable"]) == (
+        "0.00",
+        "0.00",
+        "0.00",
+    )

@@ -349,3 +349,50 @@ def test_the_web_form_shows_the_refusal_and_keeps_the_data(office: Office) -> No
     assert answer.status_code in (409, 422, 200)
     assert "revise it to change" in answer.text
     assert office.record("contract", record)["discount"] == "0.200000"
+
+
+FINAL_DEAL = """
+form: deal
+label: {zh: 交易, en: Deal}
+title_field: title
+fields:
+  - {key: title, type: text, required: true}
+  - {key: amount, type: money}
+  - {key: note, type: text}
+  - {key: status, type: select, options: [open, won]}
+permissions:
+  - {roles: [rep], can: [create, read, update, delete], scope: all}
+"""
+FINAL_FLOW = """
+workflow: deal_flow
+form: deal
+field: status
+states:
+  - {key: open, initial: true}
+  - {key: won, final: true, material: [amount]}
+transitions:
+  - {action: win, from: open, to: won}
+"""
+
+
+def test_a_final_state_guards_its_material_fields_after_the_workflow_ended(
+    db_url: str, tmp_path: Path
+) -> None:
+    pack = write_pack(tmp_path / "pack", {"deal": FINAL_DEAL})
+    write_files(pack, {"app.yaml": APP, "workflows/deal.yaml": FINAL_FLOW})
+    runtime, _ = serve(pack, db_url, tmp_path / "files")
+    try:
+        with write(runtime.engine) as conn:
+            create_user(conn, "rep", None, roles=("rep",))
+        rep = TestClient(
+            runtime.api, headers={"Authorization": f"Bearer {user_token(runtime.engine, 'rep', ())}"}
+        )
+        deal = rep.post("/api/v1/t/deal", json={"title": "D", "amount": "100"}).json()["id"]
+        assert rep.post(f"/api/v1/t/deal/{deal}/transitions/win", json={}).status_code == 200
+        refused = rep.patch(f"/api/v1/t/deal/{deal}", json={"amount": "90"})
+        assert (refused.status_code, refused.json()["errors"][0]["code"]) == (409, "material")
+        assert rep.patch(f"/api/v1/t/deal/{deal}", json={"note": "kept"}).status_code == 200
+        assert rep.delete(f"/api/v1/t/deal/{deal}").status_code == 409  # a guarded record stays
+        assert rep.get(f"/api/v1/t/deal/{deal}").json()["amount"] == "100.00"
+    finally:
+        runtime.engine.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -199,6 +200,35 @@ def test_a_killed_worker_leaves_its_job_to_the_next_one(published: Published) ->
             {"id": item["id"]},
         ).all()
         assert audit == [("create", 1), ("timer", 1), ("update", 1)]
+
+
+def test_sigterm_lets_a_worker_finish_its_job_and_exit_0(published: Published) -> None:
+    runtime = published.runtime
+    item = runtime.service.create("t", "item", {"title": "stopping"})
+    with runtime.engine.begin() as conn:
+        make_all_due(conn)
+    locker = create_engine(published.url)
+    lock = locker.connect()
+    stopping: subprocess.Popen[str] | None = None
+    try:
+        lock.begin()
+        lock.execute(text("SELECT id FROM t__item WHERE id = :id FOR UPDATE"), {"id": item["id"]})
+        lock_pid = lock.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        stopping = worker(published, "--name", "stopping")
+        wait_for(
+            lambda: running_job(runtime, lock_pid), PATIENCE, "the worker to be inside its job", [stopping]
+        )
+        stopping.send_signal(signal.SIGTERM)  # while the job waits for the row
+    finally:
+        lock.rollback()
+        lock.close()
+        locker.dispose()
+    assert stopping is not None
+    assert finish(stopping, timeout=PATIENCE) == {"stopping": 1}  # the job finished, then the worker left
+    with runtime.engine.connect() as conn:
+        assert conn.execute(text("SELECT status, attempts FROM formloom_jobs")).one() == ("done", 1)
+        fired = conn.execute(text("SELECT fired FROM t__item WHERE id = :id"), {"id": item["id"]})
+        assert fired.scalar_one() == 1
 
 
 def waiting_on(runtime: Runtime, pid: int) -> int:
